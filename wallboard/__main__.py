@@ -1,0 +1,5 @@
+"""Run `wallboard` as `python -m wallboard`."""
+
+from wallboard.cli import main
+
+raise SystemExit(main())

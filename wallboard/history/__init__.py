@@ -1,0 +1,1 @@
+"""History side: queue_log parsing, the store, ingest and reports."""

@@ -1,0 +1,233 @@
+"""The call model (reports.md): queue_log records → queue calls, agent sessions and pauses (pure).
+
+A queue call is one stay of one caller in one queue, from ENTERQUEUE to its outcome. The tracker
+keeps the open ones (waiting or talking), applies each record to them and reports what changed,
+so the store can upsert rows and the live state can update today's counters from the same facts.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from wallboard.history.queuelog import ANSWERED_ENDS, UNANSWERED_ENDS, Record
+
+STALE = "STALE"  # synthetic outcome: the PBX restarted or the outcome never came
+UNANSWERED_OUTCOMES = UNANSWERED_ENDS | {STALE}
+SESSION_START = frozenset({"ADDMEMBER", "AGENTLOGIN", "AGENTCALLBACKLOGIN"})
+SESSION_END = frozenset({"REMOVEMEMBER", "AGENTLOGOFF", "AGENTCALLBACKLOGOFF"})
+
+
+@dataclass(slots=True)
+class QueueCall:
+    """One caller's stay in one queue; `outcome` None = waiting, "CONNECT" = talking."""
+
+    callid: str
+    queue: str
+    enter_time: int
+    connect_time: int | None = None
+    end_time: int | None = None
+    outcome: str | None = None
+    agent: str | None = None
+    wait: int | None = None
+    ring: int | None = None
+    talk: int | None = None
+    position: int | None = None
+    origpos: int | None = None
+    callerid: str = ""
+    callerid_name: str = ""
+    url: str = ""
+    did: str = ""
+    target: str = ""
+    member_uid: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.connect_time is not None and self.outcome not in UNANSWERED_ENDS
+
+    @property
+    def unanswered(self) -> bool:
+        return self.outcome in UNANSWERED_OUTCOMES and not self.answered
+
+    @property
+    def abandoned(self) -> bool:
+        return self.outcome == "ABANDON" and not self.answered
+
+    @property
+    def waiting(self) -> bool:
+        return self.outcome is None
+
+
+@dataclass(slots=True)
+class Interval:
+    """An agent session (logged in to a queue) or a pause; `end` None while open."""
+
+    kind: str  # "session" or "pause"
+    agent: str
+    queue: str
+    start: int
+    end: int | None = None
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class CallChange:
+    """A queue call as it was before a record (None if new) and as it is after."""
+
+    before: QueueCall | None
+    after: QueueCall
+
+
+class CallTracker:
+    """Applies records in order; remembers open calls, sessions and pauses between batches."""
+
+    def __init__(
+        self,
+        open_calls: Iterable[QueueCall] = (),
+        open_intervals: Iterable[Interval] = (),
+        pending_dids: dict[str, str] | None = None,
+        keep_before: bool = False,
+    ) -> None:
+        self.calls: dict[tuple[str, str], QueueCall] = {(c.callid, c.queue): c for c in open_calls}
+        self.intervals: dict[tuple[str, str, str], Interval] = {
+            (i.kind, i.agent, i.queue): i for i in open_intervals
+        }
+        self.dids: dict[str, str] = dict(pending_dids or {})
+        self.keep_before = keep_before
+        self.created = 0  # queue calls started so far (ENTERQUEUE or a made-up start)
+
+    def apply(self, rec: Record, calls_out: list[CallChange], intervals_out: list[Interval]) -> None:
+        """Apply one record; append changed calls and intervals to the given lists."""
+        event = rec.event
+        if event == "ENTERQUEUE":
+            self._enter(rec, calls_out)
+        elif event == "CONNECT":
+            call, before = self._find(rec, calls_out)
+            call.connect_time = rec.time
+            call.outcome = "CONNECT"
+            call.agent = rec.agent
+            call.wait = rec.wait
+            call.ring = rec.ring
+            call.member_uid = rec.member_uid or ""
+            calls_out.append(CallChange(before, call))
+        elif event in ANSWERED_ENDS:
+            call, before = self._find(rec, calls_out)
+            if call.connect_time is None:
+                call.connect_time = rec.time - (rec.talk or 0)
+                call.agent = rec.agent
+            if call.wait is None:
+                call.wait = rec.wait
+            call.talk = rec.talk
+            call.target = rec.target or ""
+            self._close(call, rec.time, event)
+            calls_out.append(CallChange(before, call))
+        elif event in UNANSWERED_ENDS:
+            call, before = self._find(rec, calls_out)
+            if rec.wait is not None:
+                call.wait = rec.wait
+            elif call.wait is None:
+                call.wait = rec.time - call.enter_time
+            if rec.position is not None:
+                call.position = rec.position
+            if rec.origpos is not None and call.origpos is None:
+                call.origpos = rec.origpos
+            self._close(call, rec.time, event)
+            calls_out.append(CallChange(before, call))
+        elif event == "DID":
+            self.dids[rec.callid] = rec.did or ""
+        elif event == "QUEUESTART":
+            self.close_all(rec.time, calls_out, intervals_out)
+        elif event in SESSION_START:
+            self._open_interval("session", rec.agent, rec.queue, rec.time, "", intervals_out)
+        elif event in SESSION_END:
+            self._close_interval("session", rec.agent, rec.queue, rec.time, intervals_out)
+        elif event == "PAUSE":
+            self._open_interval("pause", rec.agent, rec.queue, rec.time, rec.reason or "", intervals_out)
+        elif event == "UNPAUSE":
+            self._close_interval("pause", rec.agent, rec.queue, rec.time, intervals_out)
+
+    def _enter(self, rec: Record, out: list[CallChange]) -> None:
+        key = (rec.callid, rec.queue)
+        old = self.calls.get(key)
+        if old is not None:  # re-entered without an outcome: the first stay is lost
+            before = self._copy(old)
+            self._close(old, rec.time, STALE)
+            out.append(CallChange(before, old))
+        call = QueueCall(
+            rec.callid,
+            rec.queue,
+            rec.time,
+            position=rec.origpos,
+            origpos=rec.origpos,
+            callerid=rec.callerid or "",
+            callerid_name=rec.callerid_name or "",
+            url=rec.url or "",
+            did=self.dids.pop(rec.callid, ""),
+        )
+        self.calls[key] = call
+        self.created += 1
+        out.append(CallChange(None, call))
+
+    def _find(self, rec: Record, out: list[CallChange]) -> tuple[QueueCall, QueueCall | None]:
+        """The open call a record belongs to; one is made up if its ENTERQUEUE was never seen."""
+        call = self.calls.get((rec.callid, rec.queue))
+        if call is not None:
+            return call, self._copy(call)
+        elapsed = (rec.wait or 0) + (rec.talk or 0)
+        call = QueueCall(rec.callid, rec.queue, rec.time - elapsed, origpos=rec.origpos)
+        self.calls[(rec.callid, rec.queue)] = call
+        self.created += 1
+        return call, None
+
+    def _copy(self, call: QueueCall) -> QueueCall | None:
+        return copy.copy(call) if self.keep_before else None
+
+    def _close(self, call: QueueCall, when: int, outcome: str) -> None:
+        call.end_time = when
+        call.outcome = outcome
+        if outcome == STALE and call.connect_time is not None and call.talk is None:
+            call.talk = max(0, when - call.connect_time)
+        self.calls.pop((call.callid, call.queue), None)
+
+    def close_all(self, when: int, calls_out: list[CallChange], intervals_out: list[Interval]) -> None:
+        """The PBX restarted: no open call, session or pause survives it."""
+        for call in list(self.calls.values()):
+            before = self._copy(call)
+            self._close(call, when, STALE)
+            calls_out.append(CallChange(before, call))
+        for interval in list(self.intervals.values()):
+            interval.end = when
+            intervals_out.append(interval)
+        self.intervals.clear()
+
+    def expire(self, now: int, timeout: int, calls_out: list[CallChange]) -> None:
+        """Close, as STALE, the calls whose outcome has not come within `timeout` seconds."""
+        for call in list(self.calls.values()):
+            last = call.connect_time if call.connect_time is not None else call.enter_time
+            if now - last > timeout:
+                before = self._copy(call)
+                self._close(call, now, STALE)
+                calls_out.append(CallChange(before, call))
+
+    def _open_interval(
+        self, kind: str, agent: str, queue: str, when: int, reason: str, out: list[Interval]
+    ) -> None:
+        key = (kind, agent, queue)
+        old = self.intervals.get(key)
+        if old is not None:
+            if kind == "pause" and old.reason == reason:
+                return  # re-pause with the same reason: still the same pause
+            old.end = when
+            out.append(old)
+        interval = Interval(kind, agent, queue, when, None, reason)
+        self.intervals[key] = interval
+        out.append(interval)
+
+    def _close_interval(
+        self, kind: str, agent: str, queue: str, when: int, out: list[Interval]
+    ) -> None:
+        interval = self.intervals.pop((kind, agent, queue), None)
+        if interval is not None:
+            interval.end = when
+            out.append(interval)

@@ -1,0 +1,341 @@
+"""queue_log ingest: bulk import and follow mode (tail with rotation), exactly once.
+
+Files are known by a fingerprint of their first line, so a renamed (rotated) file resumes where it
+was left and a re-import adds nothing; a file with an unknown fingerprint whose lines reach back
+into what is stored is checked line by line. The file position is committed in the same
+transaction as the rows it produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from wallboard.history.calls import CallChange, CallTracker, Interval
+from wallboard.history.queuelog import MAX_LINE_BYTES, Record, Rejected, parse_line
+from wallboard.history.store import Batch, Store
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+_BAD_UTF8 = "\x00bad-utf8"
+FINGERPRINT_BYTES = 4096
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: lines read, records stored, calls touched, lines rejected by reason."""
+
+    files: int = 0
+    lines: int = 0
+    records: int = 0
+    duplicates: int = 0
+    calls: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: ImportSummary) -> None:
+        self.files += other.files
+        self.lines += other.lines
+        self.records += other.records
+        self.duplicates += other.duplicates
+        self.calls += other.calls
+        self.rejected.update(other.rejected)
+
+
+def fingerprint_of(head: bytes) -> str | None:
+    """The identity of a queue_log file: a hash of its first complete line (None if none yet)."""
+    end = head.find(b"\n")
+    if end < 0:
+        return None
+    return hashlib.sha1(head[: end + 1]).hexdigest()
+
+
+class Ingester:
+    """Turns queue_log lines into store batches, keeping the call tracker across batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        stale_timeout: int = 4 * 3600,
+        keep_changes: bool = False,
+        fail_after_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.stale_timeout = stale_timeout
+        self.keep_changes = keep_changes
+        self._fail_after_commit = fail_after_commit  # test hook: simulates a crash
+        calls, intervals, dids = store.load_open()
+        self.tracker = CallTracker(calls, intervals, dids, keep_before=keep_changes)
+
+    def ingest_text(
+        self,
+        text: str,
+        source: str,
+        fingerprint: str | None,
+        end_position: int,
+        first_line_no: int,
+        high_water: int | None,
+        seen: Counter[tuple],
+        summary: ImportSummary,
+    ) -> list[CallChange]:
+        """Parse, track and store complete lines (text ends with a newline); one transaction."""
+        batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
+        changes: list[CallChange] = []
+        intervals: list[Interval] = []
+        records = batch.records
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        apply = self.tracker.apply
+        created = self.tracker.created
+        for n, line in enumerate(lines):
+            if line.startswith(_BAD_UTF8):
+                parsed: Record | Rejected = Rejected("bad_utf8", "line is not valid UTF-8", line[len(_BAD_UTF8):])
+            else:
+                parsed = parse_line(line) if line else Rejected("empty", "empty line", "")
+            if type(parsed) is not Record:
+                if parsed.reason != "empty" or line.strip():
+                    batch.rejected.append((first_line_no + n, parsed))
+                    summary.rejected[parsed.reason] += 1
+                continue
+            if high_water is not None and parsed.time <= high_water and self._duplicate(
+                parsed, seen
+            ):
+                summary.duplicates += 1
+                continue
+            records.append(parsed)
+            apply(parsed, changes, intervals)
+        if records:
+            self.tracker.expire(records[-1].time, self.stale_timeout, changes)
+        for change in changes:
+            batch.add_call(change.after)
+        for interval in intervals:
+            batch.add_interval(interval)
+        batch.lines = len(lines)
+        self.store.write_batch(batch, int(time.time()))
+        if self._fail_after_commit is not None:
+            self._fail_after_commit(end_position)
+        summary.lines += len(lines)
+        summary.records += len(records)
+        summary.calls += self.tracker.created - created
+        return changes if self.keep_changes else []
+
+    def _duplicate(self, rec: Record, seen: Counter[tuple]) -> bool:
+        key = (rec.time, rec.callid, rec.queue, rec.agent, rec.event, rec.data)
+        seen[key] += 1
+        return seen[key] <= self.store.count_identical(rec)
+
+    def read_from(
+        self,
+        handle: object,
+        source: str,
+        fingerprint: str | None,
+        position: int,
+        summary: ImportSummary,
+        final: bool,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[int, list[CallChange]]:
+        """Read complete lines from `position` to EOF of an open binary file; return the new position.
+
+        With `final`, a last line without a newline is taken too (a closed file).
+        """
+        known = fingerprint is not None and self.store.file_position(fingerprint) is not None
+        high_water = None if known else self.store.high_water()  # new file: check its overlap
+        seen: Counter[tuple] = Counter()
+        changes: list[CallChange] = []
+        line_no = self._lines_before(fingerprint) + 1
+        handle.seek(position)  # type: ignore[attr-defined]
+        pending = b""
+        while True:
+            chunk = handle.read(CHUNK_BYTES)  # type: ignore[attr-defined]
+            if not chunk:
+                break
+            data = pending + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if len(data) > MAX_LINE_BYTES * 4:  # a runaway line with no newline
+                    cut = len(data)
+                    data += b"\n"
+                else:
+                    pending = data
+                    continue
+            complete, pending = data[:cut], data[cut:]
+            position += len(complete) if complete.endswith(b"\n") else cut
+            text, count = _decode(complete)
+            changes += self.ingest_text(
+                text, source, fingerprint, position, line_no, high_water, seen, summary
+            )
+            line_no += count
+            if progress is not None:
+                progress(position)
+        if final and pending:
+            position += len(pending)
+            text, count = _decode(pending + b"\n")
+            changes += self.ingest_text(
+                text, source, fingerprint, position, line_no, high_water, seen, summary
+            )
+        return position, changes
+
+    def _lines_before(self, fingerprint: str | None) -> int:
+        if fingerprint is None:
+            return 0
+        row = self.store.query_one(
+            "SELECT lines FROM ingest_files WHERE fingerprint = ?", (fingerprint,)
+        )
+        return row[0] if row else 0
+
+
+def _decode(raw: bytes) -> tuple[str, int]:
+    """Decode a block of complete lines; undecodable lines become markers the parser rejects."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        parts = []
+        for line in raw.split(b"\n"):
+            try:
+                parts.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                parts.append(_BAD_UTF8 + line.decode("utf-8", "replace")[:180])
+        text = "\n".join(parts)
+    return text, text.count("\n")
+
+
+def import_files(
+    store: Store,
+    paths: Iterable[str | os.PathLike[str]],
+    progress: Callable[[str, int, int], None] | None = None,
+    ingester: Ingester | None = None,
+) -> ImportSummary:
+    """Import whole files (bulk load); a file seen before resumes where it was left."""
+    ingester = ingester or Ingester(store)
+    total = ImportSummary()
+    for path in paths:
+        name = os.fspath(path)
+        summary = ImportSummary(files=1)
+        with open(name, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(FINGERPRINT_BYTES)
+            fingerprint = fingerprint_of(head) or fingerprint_of(head + b"\n")
+            start = store.file_position(fingerprint) if fingerprint else None
+            report = None if progress is None else (lambda pos, n=name, s=size: progress(n, pos, s))
+            ingester.read_from(handle, name, fingerprint, start or 0, summary, final=True, progress=report)
+        log.info(
+            "imported %s: %d lines, %d records, %d duplicates, %d rejected",
+            name, summary.lines, summary.records, summary.duplicates, sum(summary.rejected.values()),
+        )  # fmt: skip
+        total.add(summary)
+    return total
+
+
+class QueueLogFollower:
+    """Tails a live queue_log: appended lines within `interval`, rotation and copy-truncate."""
+
+    def __init__(
+        self,
+        ingester: Ingester,
+        path: str,
+        interval: float = 0.25,
+        on_changes: Callable[[list[CallChange]], None] | None = None,
+    ) -> None:
+        self.ingester = ingester
+        self.path = path
+        self.interval = interval
+        self.on_changes = on_changes
+        self.summary = ImportSummary()
+        self._handle: object | None = None
+        self._inode: int | None = None
+        self._fingerprint: str | None = None
+        self._position = 0
+        self._task: asyncio.Task[None] | None = None
+        self.errors = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="queue_log follower")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        self._close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                changes = await asyncio.to_thread(self.poll)
+                if changes and self.on_changes is not None:
+                    self.on_changes(changes)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.errors += 1
+                log.exception("queue_log follower: error while reading %s", self.path)
+                self._close()
+            await asyncio.sleep(self.interval)
+
+    def poll(self) -> list[CallChange]:
+        """Read whatever is new; handle rotation and truncation. Blocking: run it in a thread."""
+        changes: list[CallChange] = []
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if self._handle is not None:
+            fst = os.fstat(self._handle.fileno())  # type: ignore[attr-defined]
+            rotated = st is None or st.st_ino != self._inode
+            if rotated:  # drain the old file to its end, then move on to the new one
+                changes += self._read(final=True)
+                self._close()
+            elif fst.st_size < self._position or self._head_changed():
+                log.warning("queue_log %s was truncated; reading it from the start", self.path)
+                self._close()
+            else:
+                changes += self._read(final=False)
+                return changes
+        if st is None:
+            return changes
+        if not self._open():
+            return changes
+        changes += self._read(final=False)
+        return changes
+
+    def _open(self) -> bool:
+        handle = open(self.path, "rb")  # noqa: SIM115 - kept open across polls
+        head = handle.read(FINGERPRINT_BYTES)
+        fingerprint = fingerprint_of(head)
+        if fingerprint is None:  # no complete first line yet
+            handle.close()
+            return False
+        self._handle = handle
+        self._inode = os.fstat(handle.fileno()).st_ino
+        self._fingerprint = fingerprint
+        self._position = self.ingester.store.file_position(fingerprint) or 0
+        return True
+
+    def _head_changed(self) -> bool:
+        handle = self._handle
+        head = os.pread(handle.fileno(), FINGERPRINT_BYTES, 0)  # type: ignore[attr-defined]
+        return fingerprint_of(head) != self._fingerprint
+
+    def _read(self, final: bool) -> list[CallChange]:
+        self._position, changes = self.ingester.read_from(
+            self._handle, self.path, self._fingerprint, self._position, self.summary, final
+        )
+        return changes
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # type: ignore[attr-defined]
+        self._handle = None
+        self._inode = None
+        self._fingerprint = None
+        self._position = 0

@@ -1,0 +1,309 @@
+"""Asterisk `queue_log` line → typed record (pure; never raises on bad input).
+
+A line is `epoch|callid|queuename|agent|event|data...`; the data fields differ by event and by
+Asterisk version (protocol reference §4). `parse_line` returns a `Record` with the raw fields and
+the event's values normalised across versions, or a `Rejected` with the reason. `parse_db_row`
+does the same for rows of Asterisk's realtime `queue_log` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+MAX_LINE_BYTES = 8192
+
+# Outcomes that end an answered queue call and those that end an unanswered one.
+ANSWERED_ENDS = frozenset(
+    {"COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
+)
+UNANSWERED_ENDS = frozenset(
+    {"ABANDON", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "WITHDRAW", "SYSCOMPAT"}
+)
+
+
+@dataclass(slots=True)
+class Record:
+    """One queue_log event; the optional fields are the event's data, normalised."""
+
+    time: int
+    callid: str
+    queue: str
+    agent: str
+    event: str
+    data: tuple[str, ...]
+    wait: int | None = None  # seconds the caller waited (holdtime / waittime)
+    talk: int | None = None  # calltime of a completed/transferred call
+    ring: int | None = None  # seconds rung (CONNECT; RINGNOANSWER/RINGCANCELED ms / 1000)
+    position: int | None = None
+    origpos: int | None = None
+    url: str | None = None
+    callerid: str | None = None
+    callerid_name: str | None = None
+    member_uid: str | None = None
+    key: str | None = None
+    reason: str | None = None  # pause reason, withdraw info, agent channel...
+    target: str | None = None  # transfer target (exten@context or attended method)
+    did: str | None = None
+    number: int | None = None  # PENALTY / RINGINUSE value, AGENTLOGOFF logintime
+    fraction: float = 0.0  # sub-second part of the time (realtime table rows only)
+
+
+@dataclass(slots=True, frozen=True)
+class Rejected:
+    """A line that could not be read, with a short machine-readable reason."""
+
+    reason: str
+    detail: str
+    raw: str
+
+
+class _Bad(Exception):
+    """Internal: a data field failed to decode."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _int(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise _Bad("bad_number", f"{what} is not a number: {value[:40]!r}") from None
+
+
+def _opt_int(data: tuple[str, ...], index: int, what: str) -> int | None:
+    if index < len(data) and data[index] != "":
+        return _int(data[index], what)
+    return None
+
+
+def _need(data: tuple[str, ...], count: int, event: str) -> None:
+    if len(data) < count:
+        raise _Bad("field_count", f"{event} needs {count} data fields, got {len(data)}")
+
+
+Head = tuple[int, str, str, str, str, tuple[str, ...], float]
+
+
+def _enterqueue(h: Head) -> Record:
+    d = h[5]
+    _need(d, 2, "ENTERQUEUE")
+    origpos = _opt_int(d, 2, "origpos")
+    name = "|".join(d[3:]) if len(d) > 3 else None
+    return Record(
+        *h[:6], position=origpos, origpos=origpos, url=d[0], callerid=d[1], callerid_name=name,
+        fraction=h[6],
+    )
+
+
+def _connect(h: Head) -> Record:
+    d = h[5]
+    _need(d, 1, "CONNECT")
+    return Record(
+        *h[:6], wait=_int(d[0], "holdtime"), member_uid=d[1] if len(d) > 1 else None,
+        ring=_opt_int(d, 2, "ringtime"), fraction=h[6],
+    )
+
+
+def _complete(h: Head) -> Record:
+    d = h[5]
+    _need(d, 2, "COMPLETE")
+    return Record(
+        *h[:6], wait=_int(d[0], "holdtime"), talk=_int(d[1], "calltime"),
+        origpos=_opt_int(d, 2, "origpos"), fraction=h[6],
+    )
+
+
+def _exit(h: Head) -> Record:
+    # 1.8 and older sometimes wrote only the position for EXITWITHTIMEOUT.
+    d = h[5]
+    _need(d, 1, "exit")
+    return Record(
+        *h[:6], position=_opt_int(d, 0, "position"), origpos=_opt_int(d, 1, "origpos"),
+        wait=_opt_int(d, 2, "waittime"), reason="|".join(d[3:]) if len(d) > 3 else None,
+        fraction=h[6],
+    )
+
+
+def _exitwithkey(h: Head) -> Record:
+    d = h[5]
+    _need(d, 2, "EXITWITHKEY")
+    return Record(
+        *h[:6], key=d[0], position=_opt_int(d, 1, "position"), origpos=_opt_int(d, 2, "origpos"),
+        wait=_opt_int(d, 3, "waittime"), fraction=h[6],
+    )
+
+
+def _ring_ms(h: Head) -> Record:
+    ms = _opt_int(h[5], 0, "ringtime")
+    ring = None if ms is None else (ms + 500) // 1000
+    return Record(*h[:6], ring=ring, number=ms, fraction=h[6])
+
+
+def _transfer(h: Head) -> Record:
+    d = h[5]
+    _need(d, 4, "TRANSFER")
+    return Record(
+        *h[:6], target=f"{d[0]}@{d[1]}" if d[1] else d[0], wait=_int(d[2], "holdtime"),
+        talk=_int(d[3], "calltime"), origpos=_opt_int(d, 4, "origpos"), fraction=h[6],
+    )
+
+
+def _attended(h: Head) -> Record:
+    # Method part (BRIDGE|uid, APP|app, LINK|chan1|chan2) then holdtime|calltime|origpos.
+    d = h[5]
+    _need(d, 4, "ATTENDEDTRANSFER")
+    return Record(
+        *h[:6], target="|".join(d[:-3]), wait=_int(d[-3], "holdtime"),
+        talk=_int(d[-2], "calltime"), origpos=_opt_int(d, len(d) - 1, "origpos"), fraction=h[6],
+    )
+
+
+def _reason(h: Head) -> Record:
+    return Record(*h[:6], reason="|".join(h[5]), fraction=h[6])
+
+
+def _number(h: Head) -> Record:
+    return Record(*h[:6], number=_opt_int(h[5], 0, "value"), fraction=h[6])
+
+
+def _agentlogoff(h: Head) -> Record:
+    d = h[5]
+    return Record(
+        *h[:6], reason=d[0] if d else "", number=_opt_int(d, 1, "logintime"), fraction=h[6]
+    )
+
+
+def _did(h: Head) -> Record:
+    return Record(*h[:6], did=h[5][0] if h[5] else "", fraction=h[6])
+
+
+def _plain(h: Head) -> Record:
+    return Record(*h)
+
+
+DECODERS: Mapping[str, Callable[[Head], Record]] = {
+    "ENTERQUEUE": _enterqueue,
+    "CONNECT": _connect,
+    "COMPLETECALLER": _complete,
+    "COMPLETEAGENT": _complete,
+    "ABANDON": _exit,
+    "EXITWITHTIMEOUT": _exit,
+    "EXITEMPTY": _exit,
+    "WITHDRAW": _exit,
+    "EXITWITHKEY": _exitwithkey,
+    "RINGNOANSWER": _ring_ms,
+    "RINGCANCELED": _ring_ms,
+    "TRANSFER": _transfer,
+    "BLINDTRANSFER": _transfer,
+    "ATTENDEDTRANSFER": _attended,
+    "PAUSE": _reason,
+    "UNPAUSE": _reason,
+    "PAUSEALL": _reason,
+    "UNPAUSEALL": _reason,
+    "ADDMEMBER": _reason,
+    "AGENTLOGIN": _reason,
+    "AGENTCALLBACKLOGIN": _reason,
+    "AGENTLOGOFF": _agentlogoff,
+    "AGENTCALLBACKLOGOFF": _agentlogoff,
+    "PENALTY": _number,
+    "RINGINUSE": _number,
+    "DID": _did,
+}
+
+_CONTROL = frozenset(chr(c) for c in range(32) if c != 9) | {"\x7f"}
+
+
+def _has_control(text: str) -> bool:
+    return any(ch in _CONTROL for ch in text)
+
+
+def parse_line(line: str | bytes) -> Record | Rejected:
+    """Parse one file line (with or without its newline) into a Record, or a Rejected."""
+    if type(line) is not str:
+        if len(line) > MAX_LINE_BYTES:
+            return Rejected("too_long", f"line of {len(line)} bytes", _preview(line))
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return Rejected("bad_utf8", "line is not valid UTF-8", _preview(line))
+    else:
+        text = line
+        if len(text) > MAX_LINE_BYTES:
+            return Rejected("too_long", f"line of {len(text)} characters", text[:200])
+    if text[-1:] in ("\n", "\r"):
+        text = text.rstrip("\r\n")
+    parts = text.split("|", 5)
+    if len(parts) < 5:
+        if not text.strip():
+            return Rejected("empty", "empty line", text)
+        return Rejected("field_count", f"{len(parts)} fields, at least 5 needed", text[:200])
+    if not text.isprintable() and _has_control(text):
+        return Rejected("binary", "control characters in line", text[:200])
+    try:
+        epoch = int(parts[0])
+    except ValueError:
+        return Rejected("bad_epoch", f"epoch is not a number: {parts[0][:40]!r}", text[:200])
+    data = tuple(parts[5].split("|")) if len(parts) == 6 and parts[5] else ()
+    return _build((epoch, parts[1], parts[2], parts[3], parts[4], data, 0.0), text)
+
+
+def _build(head: Head, raw: str) -> Record | Rejected:
+    if not head[4]:
+        return Rejected("field_count", "empty event name", raw[:200])
+    if head[0] < 0:
+        return Rejected("bad_epoch", f"negative epoch {head[0]}", raw[:200])
+    try:
+        return DECODERS.get(head[4], _plain)(head)
+    except _Bad as bad:
+        return Rejected(bad.reason, bad.detail, raw[:200])
+
+
+def _preview(raw: bytes) -> str:
+    return raw[:200].decode("utf-8", "replace")
+
+
+def parse_db_row(row: Mapping[str, object], tz: tzinfo = UTC) -> Record | Rejected:
+    """Parse a row of Asterisk's realtime `queue_log` table (`time` text, `data` or `data1..5`).
+
+    `tz` is the zone the PBX wrote `time` in (its local zone, or UTC with
+    `queue_log_realtime_use_gmt=yes`).
+    """
+    raw = repr(dict(row))[:200]
+    stamp = row.get("time")
+    try:
+        if isinstance(stamp, datetime):
+            moment = stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)
+        else:
+            moment = datetime.fromisoformat(str(stamp).strip()).replace(tzinfo=tz)
+    except ValueError:
+        return Rejected("bad_epoch", f"time is not YYYY-MM-DD HH:MM:SS: {stamp!r}"[:120], raw)
+    epoch_float = moment.timestamp()
+    epoch = int(epoch_float // 1)
+    if "data1" in row:
+        values = [str(row.get(f"data{i}") or "") for i in range(1, 6)]
+        while values and values[-1] == "":
+            values.pop()
+        data = tuple(values)
+        if data and data[-1] and "|" in data[-1]:
+            data = data[:-1] + tuple(data[-1].split("|"))
+    else:
+        text = str(row.get("data") or "")
+        data = tuple(text.split("|")) if text else ()
+    fields = [str(row.get(name) or "") for name in ("callid", "queuename", "agent", "event")]
+    if any(_has_control(f) for f in fields + list(data)):
+        return Rejected("binary", "control characters in row", raw)
+    if data == ("",):
+        data = ()
+    head = (epoch, fields[0], fields[1], fields[2], fields[3], data, round(epoch_float - epoch, 6))
+    return _build(head, raw)
+
+
+def format_line(record: Record) -> str:
+    """The queue_log file line of a record (without newline), as Asterisk writes it."""
+    head = f"{record.time}|{record.callid}|{record.queue}|{record.agent}|{record.event}|"
+    return head + "|".join(record.data)

@@ -1,0 +1,361 @@
+"""The history store: schema, migrations, batched writes and reads (SQLite or PostgreSQL).
+
+SQL is written once with `?` placeholders and portable types; the driver is the only difference
+between backends (`sqlite:` path by default, `postgresql://...` selects psycopg).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from wallboard.history.calls import Interval, QueueCall
+from wallboard.history.queuelog import Record, Rejected
+
+log = logging.getLogger(__name__)
+
+# Each migration is a list of statements; {id} and {int} are filled in per backend.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE queue_log (
+            id {id}, time {int} NOT NULL, callid TEXT NOT NULL, queue TEXT NOT NULL,
+            agent TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX queue_log_callid ON queue_log (callid, time)",
+        """CREATE TABLE queue_calls (
+            id {id}, callid TEXT NOT NULL, queue TEXT NOT NULL, enter_time {int} NOT NULL,
+            connect_time {int}, end_time {int}, outcome TEXT, agent TEXT, wait {int},
+            ring {int}, talk {int}, position {int}, origpos {int},
+            callerid TEXT NOT NULL DEFAULT '', callerid_name TEXT NOT NULL DEFAULT '',
+            url TEXT NOT NULL DEFAULT '', did TEXT NOT NULL DEFAULT '',
+            target TEXT NOT NULL DEFAULT '', member_uid TEXT NOT NULL DEFAULT '',
+            UNIQUE (callid, queue, enter_time))""",
+        "CREATE INDEX queue_calls_enter ON queue_calls (enter_time)",
+        """CREATE TABLE agent_intervals (
+            id {id}, kind TEXT NOT NULL, agent TEXT NOT NULL, queue TEXT NOT NULL,
+            start_time {int} NOT NULL, end_time {int}, reason TEXT NOT NULL DEFAULT '',
+            UNIQUE (kind, agent, queue, start_time))""",
+        "CREATE INDEX agent_intervals_start ON agent_intervals (start_time)",
+        "CREATE TABLE queues (id {id}, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL DEFAULT '')",
+        "CREATE TABLE agents (id {id}, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL DEFAULT '')",
+        """CREATE TABLE ingest_files (
+            fingerprint TEXT PRIMARY KEY, path TEXT NOT NULL, position {int} NOT NULL,
+            lines {int} NOT NULL DEFAULT 0, updated {int} NOT NULL DEFAULT 0)""",
+        """CREATE TABLE rejected_lines (
+            id {id}, source TEXT NOT NULL, position {int} NOT NULL, reason TEXT NOT NULL,
+            detail TEXT NOT NULL, raw TEXT NOT NULL)""",
+    ],
+]
+
+CALL_COLUMNS = (
+    "callid", "queue", "enter_time", "connect_time", "end_time", "outcome", "agent", "wait",
+    "ring", "talk", "position", "origpos", "callerid", "callerid_name", "url", "did", "target",
+    "member_uid",
+)  # fmt: skip
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or migrated."""
+
+
+@dataclass
+class Batch:
+    """Everything one ingest step writes, committed in a single transaction."""
+
+    records: list[Record] = field(default_factory=list)
+    calls: dict[int, QueueCall] = field(default_factory=dict)  # id(call) -> call, last state
+    intervals: dict[int, Interval] = field(default_factory=dict)
+    rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (byte position, why)
+    source: str = ""
+    fingerprint: str | None = None
+    position: int = 0
+    lines: int = 0
+
+    def add_call(self, call: QueueCall) -> None:
+        self.calls[id(call)] = call
+
+    def add_interval(self, interval: Interval) -> None:
+        self.intervals[id(interval)] = interval
+
+
+class Store:
+    """A connection to the history database with the product's schema."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
+        self._lock = threading.RLock()
+        self._conn = self._connect()
+        self._known_queues: set[str] = set()
+        self._known_agents: set[str] = set()
+        self.migrate()
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self.dialect == "postgresql":
+            try:
+                import psycopg
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise StoreError("PostgreSQL needs `pip install wallboard[postgres]`") from exc
+            try:
+                return psycopg.connect(self.url, autocommit=True)
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot connect to {self.url}: {exc}") from exc
+        path = self.url.removeprefix("sqlite:").removeprefix("//")
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run a parameterised SELECT and return every row."""
+        with self._lock:
+            cur = self._conn.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall())
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one parameterised statement in its own transaction; returns the row count."""
+        with self.transaction() as tx:
+            return tx.execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Tx]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        with self._lock:
+            if self.dialect == "postgresql":
+                with self._conn.transaction():
+                    yield _Tx(self, self._conn.cursor())
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Tx(self, self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest version, one migration per transaction."""
+        ident = (
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+            if self.dialect == "postgresql"
+            else "INTEGER PRIMARY KEY"
+        )
+        integer = "BIGINT" if self.dialect == "postgresql" else "INTEGER"
+        with self.transaction() as tx:
+            tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.query("SELECT max(version) FROM schema_version")
+        current = row[0][0] or 0
+        for version, statements in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            with self.transaction() as tx:
+                for statement in statements:
+                    tx.execute(statement.format(id=ident, int=integer))
+                tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            log.info("database migrated to schema version %d", version)
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    def load_open(self) -> tuple[list[QueueCall], list[Interval], dict[str, str]]:
+        """Open calls, open sessions/pauses and recent DIDs: the tracker's state after a restart."""
+        cols = ", ".join(CALL_COLUMNS)
+        calls = [
+            QueueCall(*row)
+            for row in self.query(
+                f"SELECT {cols} FROM queue_calls WHERE outcome IS NULL OR outcome = 'CONNECT'"
+            )
+        ]
+        intervals = [
+            Interval(*row)
+            for row in self.query(
+                "SELECT kind, agent, queue, start_time, end_time, reason FROM agent_intervals"
+                " WHERE end_time IS NULL"
+            )
+        ]
+        top = self.high_water() or 0
+        dids = dict(
+            self.query(
+                "SELECT callid, data FROM queue_log WHERE event = 'DID' AND time >= ?"
+                " ORDER BY id",
+                (top - 3600,),
+            )
+        )
+        return calls, intervals, dids
+
+    def high_water(self) -> int | None:
+        """The newest event time stored, or None for an empty store."""
+        row = self.query_one("SELECT max(time) FROM queue_log")
+        return row[0] if row else None
+
+    def file_position(self, fingerprint: str) -> int | None:
+        row = self.query_one(
+            "SELECT position FROM ingest_files WHERE fingerprint = ?", (fingerprint,)
+        )
+        return row[0] if row else None
+
+    def count_identical(self, rec: Record) -> int:
+        """How many stored events equal this record, field for field (overlap detection)."""
+        row = self.query_one(
+            "SELECT count(*) FROM queue_log WHERE callid = ? AND time = ? AND queue = ?"
+            " AND agent = ? AND event = ? AND data = ?",
+            (rec.callid, rec.time, rec.queue, rec.agent, rec.event, "|".join(rec.data)),
+        )
+        return row[0] if row else 0
+
+    def write_batch(self, batch: Batch, now: int) -> None:
+        """Write a batch's events, calls, intervals, rejects and file position atomically."""
+        new_queues = {r.queue for r in batch.records} - self._known_queues
+        new_agents = {
+            r.agent for r in batch.records if r.event not in _AGENTLESS and r.agent != "NONE"
+        } - self._known_agents
+        with self.transaction() as tx:
+            tx.insert_rows(
+                "queue_log",
+                ("time", "callid", "queue", "agent", "event", "data"),
+                [(r.time, r.callid, r.queue, r.agent, r.event, "|".join(r.data)) for r in batch.records],
+            )
+            if batch.calls:
+                tx.executemany(_UPSERT_CALL, [_call_row(c) for c in batch.calls.values()])
+            if batch.intervals:
+                tx.executemany(
+                    "INSERT INTO agent_intervals (kind, agent, queue, start_time, end_time, reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, agent, queue, start_time)"
+                    " DO UPDATE SET end_time = excluded.end_time, reason = excluded.reason",
+                    [
+                        (i.kind, i.agent, i.queue, i.start, i.end, i.reason)
+                        for i in batch.intervals.values()
+                    ],
+                )
+            if batch.rejected:
+                tx.executemany(
+                    "INSERT INTO rejected_lines (source, position, reason, detail, raw)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(batch.source, p, r.reason, r.detail, r.raw) for p, r in batch.rejected],
+                )
+            for name in sorted(new_queues):
+                tx.execute(
+                    "INSERT INTO queues (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,)
+                )
+            for name in sorted(new_agents):
+                tx.execute(
+                    "INSERT INTO agents (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,)
+                )
+            if batch.fingerprint is not None:
+                tx.execute(
+                    "INSERT INTO ingest_files (fingerprint, path, position, lines, updated)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET"
+                    " path = excluded.path, position = excluded.position,"
+                    " lines = ingest_files.lines + excluded.lines, updated = excluded.updated",
+                    (batch.fingerprint, batch.source, batch.position, batch.lines, now),
+                )
+        self._known_queues |= new_queues
+        self._known_agents |= new_agents
+
+    # -- reads used by several callers ----------------------------------------------------
+
+    def calls_between(self, start: int, end: int) -> list[QueueCall]:
+        """Queue calls that entered in [start, end)."""
+        cols = ", ".join(CALL_COLUMNS)
+        return [
+            QueueCall(*row)
+            for row in self.query(
+                f"SELECT {cols} FROM queue_calls WHERE enter_time >= ? AND enter_time < ?"
+                " ORDER BY enter_time, id",
+                (start, end),
+            )
+        ]
+
+    def iter_calls(self, rows: Iterable[tuple]) -> list[QueueCall]:
+        return [QueueCall(*row) for row in rows]
+
+
+class _Tx:
+    """The statements of one open transaction."""
+
+    def __init__(self, store: Store, conn: Any) -> None:
+        self._store = store
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = self._conn.execute(self._store._sql(sql), tuple(params))
+        return cur.rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._conn.executemany(self._store._sql(sql), rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        cur = self._conn.execute(self._store._sql(sql), tuple(params))
+        return list(cur.fetchall())
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+        """Bulk insert: many rows per statement, which halves SQLite's per-row cost."""
+        if not rows:
+            return
+        width = len(columns)
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        one = "(" + ", ".join("?" * width) + ")"
+        full = len(rows) - len(rows) % _ROWS_PER_INSERT
+        if full:
+            sql = head + ", ".join([one] * _ROWS_PER_INSERT)
+            flat = [
+                [v for row in rows[i : i + _ROWS_PER_INSERT] for v in row]
+                for i in range(0, full, _ROWS_PER_INSERT)
+            ]
+            self.executemany(sql, flat)
+        if full < len(rows):
+            self.executemany(head + one, rows[full:])
+
+
+_ROWS_PER_INSERT = 50
+_AGENTLESS = frozenset({"QUEUESTART", "CONFIGRELOAD", "DID"})
+
+_UPSERT_CALL = (
+    f"INSERT INTO queue_calls ({', '.join(CALL_COLUMNS)}) VALUES"
+    f" ({', '.join('?' for _ in CALL_COLUMNS)})"
+    " ON CONFLICT (callid, queue, enter_time) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS[3:])
+)
+
+
+def _call_row(c: QueueCall) -> tuple:
+    return (
+        c.callid, c.queue, c.enter_time, c.connect_time, c.end_time, c.outcome, c.agent, c.wait,
+        c.ring, c.talk, c.position, c.origpos, c.callerid, c.callerid_name, c.url, c.did,
+        c.target, c.member_uid,
+    )  # fmt: skip
+
+
+def data_columns(data: str) -> list[str]:
+    """data1..data5 as Asterisk's realtime table holds them: the 5th keeps the rest."""
+    parts = data.split("|", 4) if data else []
+    return parts + [""] * (5 - len(parts))
+
+
+def open_store(url: str) -> Store:
+    """Open (creating and migrating as needed) the store at a SQLite path or PostgreSQL URL."""
+    return Store(url)

@@ -1,0 +1,1 @@
+"""Live side: AMI events, the pure state machine, the websocket hub."""

@@ -1,0 +1,1 @@
+"""HTTP shells: REST entities, websocket endpoint, HTML pages."""
