@@ -140,8 +140,11 @@ class CallTracker:
             self.close_all(rec.time, calls_out, intervals_out)
         elif event in SESSION_START:
             self._open_interval("session", rec.agent, rec.queue, rec.time, "", intervals_out)
+            if rec.reason == "PAUSED":  # ADDMEMBER of a member that starts paused
+                self._open_interval("pause", rec.agent, rec.queue, rec.time, "", intervals_out)
         elif event in SESSION_END:
             self._close_interval("session", rec.agent, rec.queue, rec.time, intervals_out)
+            self._close_interval("pause", rec.agent, rec.queue, rec.time, intervals_out)
         elif event == "PAUSE":
             self._open_interval("pause", rec.agent, rec.queue, rec.time, rec.reason or "", intervals_out)
         elif event == "UNPAUSE":
@@ -186,8 +189,11 @@ class CallTracker:
     def _close(self, call: QueueCall, when: int, outcome: str) -> None:
         call.end_time = when
         call.outcome = outcome
-        if outcome == STALE and call.connect_time is not None and call.talk is None:
-            call.talk = max(0, when - call.connect_time)
+        if outcome == STALE:
+            if call.connect_time is not None and call.talk is None:
+                call.talk = max(0, when - call.connect_time)
+            elif call.connect_time is None and call.wait is None:
+                call.wait = max(0, when - call.enter_time)
         self.calls.pop((call.callid, call.queue), None)
 
     def close_all(self, when: int, calls_out: list[CallChange], intervals_out: list[Interval]) -> None:

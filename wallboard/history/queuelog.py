@@ -183,7 +183,7 @@ def _did(h: Head) -> Record:
 
 
 def _plain(h: Head) -> Record:
-    return Record(*h)
+    return Record(*h[:6], fraction=h[6])
 
 
 DECODERS: Mapping[str, Callable[[Head], Record]] = {

@@ -49,6 +49,16 @@ MIGRATIONS: list[list[str]] = [
             id {id}, source TEXT NOT NULL, position {int} NOT NULL, reason TEXT NOT NULL,
             detail TEXT NOT NULL, raw TEXT NOT NULL)""",
     ],
+    [
+        """CREATE TABLE users (
+            id {id}, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+            admin {int} NOT NULL DEFAULT 0, queues TEXT NOT NULL DEFAULT '',
+            agents TEXT NOT NULL DEFAULT '', created {int} NOT NULL DEFAULT 0)""",
+        """CREATE TABLE displays (
+            id {id}, name TEXT NOT NULL UNIQUE, token_hash TEXT NOT NULL UNIQUE,
+            user_name TEXT NOT NULL, queues TEXT NOT NULL DEFAULT '',
+            created {int} NOT NULL DEFAULT 0, revoked {int} NOT NULL DEFAULT 0)""",
+    ],
 ]
 
 CALL_COLUMNS = (
