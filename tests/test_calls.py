@@ -45,11 +45,17 @@ def run_golden(split_at: int | None = None) -> tuple[dict, list[Interval], list[
     intervals: list[Interval] = []
     for n, record in enumerate(records):
         if split_at is not None and n == split_at:  # a restart: a new tracker from the open state
+            _, changes, changed = tracker.take()
+            calls += changes
+            intervals += changed
             tracker = CallTracker(
                 list(tracker.calls.values()), list(tracker.intervals.values()), tracker.dids,
-                keep_before=True,
+                keep_before=True, next_id=tracker.next_id,
             )
-        tracker.apply(record, calls, intervals)
+        tracker.apply(record)
+    _, changes, changed = tracker.take()
+    calls += changes
+    intervals += changed
     final: dict[tuple[str, str], QueueCall] = {}
     for change in calls:
         final[(change.after.callid, change.after.queue)] = change.after
@@ -111,19 +117,18 @@ def test_changes_carry_the_state_before():
 
 
 def test_expire_closes_forgotten_calls():
-    tracker = CallTracker()
-    out: list[CallChange] = []
-    tracker.apply(parse_line("100|x.1|q|NONE|ENTERQUEUE||555|1"), out, [])
-    tracker.expire(100 + 3600, 3600, out)
+    tracker = CallTracker(keep_before=True)
+    tracker.apply(parse_line("100|x.1|q|NONE|ENTERQUEUE||555|1"))
+    tracker.expire(100 + 3600, 3600)
     assert tracker.calls
-    tracker.expire(100 + 3601, 3600, out)
+    tracker.expire(100 + 3601, 3600)
     assert not tracker.calls
+    out = tracker.take()[1]
     assert out[-1].after.outcome == STALE and out[-1].after.unanswered
 
 
 def test_reentering_the_same_queue_makes_two_queue_calls():
-    tracker = CallTracker()
-    out: list[CallChange] = []
+    tracker = CallTracker(keep_before=True)
     for line in [
         "100|x.1|q|NONE|ENTERQUEUE||555|1",
         "130|x.1|q|NONE|EXITWITHKEY|1|1|1|30",
@@ -131,14 +136,14 @@ def test_reentering_the_same_queue_makes_two_queue_calls():
         "150|x.1|q|Bob|CONNECT|10|m|2",
         "200|x.1|q|Bob|COMPLETECALLER|10|50|1",
     ]:
-        tracker.apply(parse_line(line), out, [])
+        tracker.apply(parse_line(line))
+    out = tracker.take()[1]
     stays = {(c.after.enter_time, c.after.outcome) for c in out}
     assert stays == {(100, "EXITWITHKEY"), (140, "COMPLETECALLER")}
 
 
 def test_outcome_without_enterqueue_still_makes_a_call():
     tracker = CallTracker()
-    out: list[CallChange] = []
-    tracker.apply(parse_line("200|y.1|q|Bob|COMPLETEAGENT|10|50|1"), out, [])
-    call = out[-1].after
+    tracker.apply(parse_line("200|y.1|q|Bob|COMPLETEAGENT|10|50|1"))
+    call = tracker.take()[0][-1]
     assert (call.enter_time, call.connect_time, call.answered) == (140, 150, True)

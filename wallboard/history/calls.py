@@ -23,6 +23,7 @@ SESSION_END = frozenset({"REMOVEMEMBER", "AGENTLOGOFF", "AGENTCALLBACKLOGOFF"})
 class QueueCall:
     """One caller's stay in one queue; `outcome` None = waiting, "CONNECT" = talking."""
 
+    id: int  # stable row id, assigned in arrival order by the tracker
     callid: str
     queue: str
     enter_time: int
@@ -88,6 +89,7 @@ class CallTracker:
         open_intervals: Iterable[Interval] = (),
         pending_dids: dict[str, str] | None = None,
         keep_before: bool = False,
+        next_id: int = 1,
     ) -> None:
         self.calls: dict[tuple[str, str], QueueCall] = {(c.callid, c.queue): c for c in open_calls}
         self.intervals: dict[tuple[str, str, str], Interval] = {
@@ -95,24 +97,39 @@ class CallTracker:
         }
         self.dids: dict[str, str] = dict(pending_dids or {})
         self.keep_before = keep_before
+        self.dirty: dict[int, QueueCall] = {}
+        self.changes: list[CallChange] = []
+        self.dirty_intervals: list[Interval] = []
         self.created = 0  # queue calls started so far (ENTERQUEUE or a made-up start)
+        self.next_id = max([next_id, *(c.id + 1 for c in self.calls.values())])
 
-    def apply(self, rec: Record, calls_out: list[CallChange], intervals_out: list[Interval]) -> None:
-        """Apply one record; append changed calls and intervals to the given lists."""
+    def take(self) -> tuple[list[QueueCall], list[CallChange], list[Interval]]:
+        """What changed since the last take: calls (last state), changes (if kept), intervals."""
+        calls, changes, intervals = list(self.dirty.values()), self.changes, self.dirty_intervals
+        self.dirty, self.changes, self.dirty_intervals = {}, [], []
+        return calls, changes, intervals
+
+    def _changed(self, before: QueueCall | None, call: QueueCall) -> None:
+        self.dirty[call.id] = call
+        if self.keep_before:
+            self.changes.append(CallChange(before, call))
+
+    def apply(self, rec: Record) -> None:
+        """Apply one record to the open calls, sessions and pauses."""
         event = rec.event
         if event == "ENTERQUEUE":
-            self._enter(rec, calls_out)
+            self._enter(rec)
         elif event == "CONNECT":
-            call, before = self._find(rec, calls_out)
+            call, before = self._find(rec)
             call.connect_time = rec.time
             call.outcome = "CONNECT"
             call.agent = rec.agent
             call.wait = rec.wait
             call.ring = rec.ring
             call.member_uid = rec.member_uid or ""
-            calls_out.append(CallChange(before, call))
+            self._changed(before, call)
         elif event in ANSWERED_ENDS:
-            call, before = self._find(rec, calls_out)
+            call, before = self._find(rec)
             if call.connect_time is None:
                 call.connect_time = rec.time - (rec.talk or 0)
                 call.agent = rec.agent
@@ -121,9 +138,9 @@ class CallTracker:
             call.talk = rec.talk
             call.target = rec.target or ""
             self._close(call, rec.time, event)
-            calls_out.append(CallChange(before, call))
+            self._changed(before, call)
         elif event in UNANSWERED_ENDS:
-            call, before = self._find(rec, calls_out)
+            call, before = self._find(rec)
             if rec.wait is not None:
                 call.wait = rec.wait
             elif call.wait is None:
@@ -133,31 +150,32 @@ class CallTracker:
             if rec.origpos is not None and call.origpos is None:
                 call.origpos = rec.origpos
             self._close(call, rec.time, event)
-            calls_out.append(CallChange(before, call))
+            self._changed(before, call)
         elif event == "DID":
             self.dids[rec.callid] = rec.did or ""
         elif event == "QUEUESTART":
-            self.close_all(rec.time, calls_out, intervals_out)
+            self.close_all(rec.time)
         elif event in SESSION_START:
-            self._open_interval("session", rec.agent, rec.queue, rec.time, "", intervals_out)
+            self._open_interval("session", rec.agent, rec.queue, rec.time, "")
             if rec.reason == "PAUSED":  # ADDMEMBER of a member that starts paused
-                self._open_interval("pause", rec.agent, rec.queue, rec.time, "", intervals_out)
+                self._open_interval("pause", rec.agent, rec.queue, rec.time, "")
         elif event in SESSION_END:
-            self._close_interval("session", rec.agent, rec.queue, rec.time, intervals_out)
-            self._close_interval("pause", rec.agent, rec.queue, rec.time, intervals_out)
+            self._close_interval("session", rec.agent, rec.queue, rec.time)
+            self._close_interval("pause", rec.agent, rec.queue, rec.time)
         elif event == "PAUSE":
-            self._open_interval("pause", rec.agent, rec.queue, rec.time, rec.reason or "", intervals_out)
+            self._open_interval("pause", rec.agent, rec.queue, rec.time, rec.reason or "")
         elif event == "UNPAUSE":
-            self._close_interval("pause", rec.agent, rec.queue, rec.time, intervals_out)
+            self._close_interval("pause", rec.agent, rec.queue, rec.time)
 
-    def _enter(self, rec: Record, out: list[CallChange]) -> None:
+    def _enter(self, rec: Record) -> None:
         key = (rec.callid, rec.queue)
         old = self.calls.get(key)
         if old is not None:  # re-entered without an outcome: the first stay is lost
             before = self._copy(old)
             self._close(old, rec.time, STALE)
-            out.append(CallChange(before, old))
+            self._changed(before, old)
         call = QueueCall(
+            self.next_id,
             rec.callid,
             rec.queue,
             rec.time,
@@ -169,17 +187,19 @@ class CallTracker:
             did=self.dids.pop(rec.callid, ""),
         )
         self.calls[key] = call
+        self.next_id += 1
         self.created += 1
-        out.append(CallChange(None, call))
+        self._changed(None, call)
 
-    def _find(self, rec: Record, out: list[CallChange]) -> tuple[QueueCall, QueueCall | None]:
+    def _find(self, rec: Record) -> tuple[QueueCall, QueueCall | None]:
         """The open call a record belongs to; one is made up if its ENTERQUEUE was never seen."""
         call = self.calls.get((rec.callid, rec.queue))
         if call is not None:
             return call, self._copy(call)
         elapsed = (rec.wait or 0) + (rec.talk or 0)
-        call = QueueCall(rec.callid, rec.queue, rec.time - elapsed, origpos=rec.origpos)
+        call = QueueCall(self.next_id, rec.callid, rec.queue, rec.time - elapsed, origpos=rec.origpos)
         self.calls[(rec.callid, rec.queue)] = call
+        self.next_id += 1
         self.created += 1
         return call, None
 
@@ -196,28 +216,28 @@ class CallTracker:
                 call.wait = max(0, when - call.enter_time)
         self.calls.pop((call.callid, call.queue), None)
 
-    def close_all(self, when: int, calls_out: list[CallChange], intervals_out: list[Interval]) -> None:
+    def close_all(self, when: int) -> None:
         """The PBX restarted: no open call, session or pause survives it."""
         for call in list(self.calls.values()):
             before = self._copy(call)
             self._close(call, when, STALE)
-            calls_out.append(CallChange(before, call))
+            self._changed(before, call)
         for interval in list(self.intervals.values()):
             interval.end = when
-            intervals_out.append(interval)
+            self.dirty_intervals.append(interval)
         self.intervals.clear()
 
-    def expire(self, now: int, timeout: int, calls_out: list[CallChange]) -> None:
+    def expire(self, now: int, timeout: int) -> None:
         """Close, as STALE, the calls whose outcome has not come within `timeout` seconds."""
         for call in list(self.calls.values()):
             last = call.connect_time if call.connect_time is not None else call.enter_time
             if now - last > timeout:
                 before = self._copy(call)
                 self._close(call, now, STALE)
-                calls_out.append(CallChange(before, call))
+                self._changed(before, call)
 
     def _open_interval(
-        self, kind: str, agent: str, queue: str, when: int, reason: str, out: list[Interval]
+        self, kind: str, agent: str, queue: str, when: int, reason: str
     ) -> None:
         key = (kind, agent, queue)
         old = self.intervals.get(key)
@@ -225,15 +245,15 @@ class CallTracker:
             if kind == "pause" and old.reason == reason:
                 return  # re-pause with the same reason: still the same pause
             old.end = when
-            out.append(old)
+            self.dirty_intervals.append(old)
         interval = Interval(kind, agent, queue, when, None, reason)
         self.intervals[key] = interval
-        out.append(interval)
+        self.dirty_intervals.append(interval)
 
     def _close_interval(
-        self, kind: str, agent: str, queue: str, when: int, out: list[Interval]
+        self, kind: str, agent: str, queue: str, when: int
     ) -> None:
         interval = self.intervals.pop((kind, agent, queue), None)
         if interval is not None:
             interval.end = when
-            out.append(interval)
+            self.dirty_intervals.append(interval)

@@ -9,6 +9,7 @@ transaction as the rows it produced.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import os
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from wallboard.history.calls import CallChange, CallTracker, Interval
+from wallboard.history.calls import CallChange, CallTracker
 from wallboard.history.queuelog import MAX_LINE_BYTES, Record, Rejected, parse_line
 from wallboard.history.store import Batch, Store
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 _BAD_UTF8 = "\x00bad-utf8"
+_EMPTY = Rejected("empty", "empty line", "")
 FINGERPRINT_BYTES = 4096
 
 
@@ -71,7 +73,10 @@ class Ingester:
         self.keep_changes = keep_changes
         self._fail_after_commit = fail_after_commit  # test hook: simulates a crash
         calls, intervals, dids = store.load_open()
-        self.tracker = CallTracker(calls, intervals, dids, keep_before=keep_changes)
+        self.tracker = CallTracker(
+            calls, intervals, dids, keep_before=keep_changes, next_id=store.next_call_id()
+        )
+        self._stored_open = frozenset(c.id for c in calls)  # open calls that have a row already
 
     def ingest_text(
         self,
@@ -85,22 +90,44 @@ class Ingester:
         summary: ImportSummary,
     ) -> list[CallChange]:
         """Parse, track and store complete lines (text ends with a newline); one transaction."""
+        collecting = gc.isenabled()
+        gc.disable()  # a batch makes many short-lived acyclic objects; GC passes only cost time
+        try:
+            return self._ingest_text(
+                text, source, fingerprint, end_position, first_line_no, high_water, seen, summary
+            )
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _ingest_text(
+        self,
+        text: str,
+        source: str,
+        fingerprint: str | None,
+        end_position: int,
+        first_line_no: int,
+        high_water: int | None,
+        seen: Counter[tuple],
+        summary: ImportSummary,
+    ) -> list[CallChange]:
         batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
-        changes: list[CallChange] = []
-        intervals: list[Interval] = []
         records = batch.records
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        apply = self.tracker.apply
-        created = self.tracker.created
+        tracker = self.tracker
+        apply = tracker.apply
+        created = tracker.created
         for n, line in enumerate(lines):
             if line.startswith(_BAD_UTF8):
-                parsed: Record | Rejected = Rejected("bad_utf8", "line is not valid UTF-8", line[len(_BAD_UTF8):])
+                parsed: Record | Rejected = Rejected(
+                    "bad_utf8", "line is not valid UTF-8", line[len(_BAD_UTF8) :]
+                )
             else:
-                parsed = parse_line(line) if line else Rejected("empty", "empty line", "")
+                parsed = parse_line(line) if line else _EMPTY
             if type(parsed) is not Record:
-                if parsed.reason != "empty" or line.strip():
+                if parsed is not _EMPTY:
                     batch.rejected.append((first_line_no + n, parsed))
                     summary.rejected[parsed.reason] += 1
                 continue
@@ -110,21 +137,22 @@ class Ingester:
                 summary.duplicates += 1
                 continue
             records.append(parsed)
-            apply(parsed, changes, intervals)
+            apply(parsed)
         if records:
-            self.tracker.expire(records[-1].time, self.stale_timeout, changes)
-        for change in changes:
-            batch.add_call(change.after)
-        for interval in intervals:
-            batch.add_interval(interval)
+            tracker.expire(records[-1].time, self.stale_timeout)
+        calls, changes, intervals = tracker.take()
+        batch.calls = calls
+        batch.intervals = intervals
+        batch.stored_open = self._stored_open
         batch.lines = len(lines)
         self.store.write_batch(batch, int(time.time()))
+        self._stored_open = batch.stored_open
         if self._fail_after_commit is not None:
             self._fail_after_commit(end_position)
         summary.lines += len(lines)
         summary.records += len(records)
-        summary.calls += self.tracker.created - created
-        return changes if self.keep_changes else []
+        summary.calls += tracker.created - created
+        return changes
 
     def _duplicate(self, rec: Record, seen: Counter[tuple]) -> bool:
         key = (rec.time, rec.callid, rec.queue, rec.agent, rec.event, rec.data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import NamedTuple
 
 MAX_LINE_BYTES = 8192
 
@@ -23,8 +24,7 @@ UNANSWERED_ENDS = frozenset(
 )
 
 
-@dataclass(slots=True)
-class Record:
+class Record(NamedTuple):
     """One queue_log event; the optional fields are the event's data, normalised."""
 
     time: int
@@ -49,6 +49,11 @@ class Record:
     number: int | None = None  # PENALTY / RINGINUSE value, AGENTLOGOFF logintime
     fraction: float = 0.0  # sub-second part of the time (realtime table rows only)
 
+
+# Records are built as plain tuples in field order (the parser's hot path skips __new__).
+_new = tuple.__new__
+_N4 = (None,) * 4
+_N5 = (None,) * 5
 
 @dataclass(slots=True, frozen=True)
 class Rejected:
@@ -86,107 +91,99 @@ def _need(data: tuple[str, ...], count: int, event: str) -> None:
         raise _Bad("field_count", f"{event} needs {count} data fields, got {len(data)}")
 
 
-Head = tuple[int, str, str, str, str, tuple[str, ...], float]
+# Decoders get (epoch, callid, queue, agent, event, data) and build the whole tuple, in field
+# order: ... data, wait talk ring position origpos, url callerid callerid_name member_uid,
+# key reason target did number, fraction.
+Decoder = Callable[[int, str, str, str, str, tuple[str, ...]], Record]
 
 
-def _enterqueue(h: Head) -> Record:
-    d = h[5]
+def _enterqueue(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
     _need(d, 2, "ENTERQUEUE")
     origpos = _opt_int(d, 2, "origpos")
     name = "|".join(d[3:]) if len(d) > 3 else None
-    return Record(
-        *h[:6], position=origpos, origpos=origpos, url=d[0], callerid=d[1], callerid_name=name,
-        fraction=h[6],
-    )
+    return _new(Record, (t, c, q, a, e, d, None, None, None, origpos, origpos,
+                         d[0], d[1], name, None, None, None, None, None, None, 0.0))  # fmt: skip
 
 
-def _connect(h: Head) -> Record:
-    d = h[5]
+def _connect(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
+    n = len(d)
     _need(d, 1, "CONNECT")
-    return Record(
-        *h[:6], wait=_int(d[0], "holdtime"), member_uid=d[1] if len(d) > 1 else None,
-        ring=_opt_int(d, 2, "ringtime"), fraction=h[6],
-    )
+    ring = _int(d[2], "ringtime") if n > 2 and d[2] else None
+    return _new(Record, (t, c, q, a, e, d, _int(d[0], "holdtime"), None, ring, None, None,
+                         None, None, None, d[1] if n > 1 else None, *_N5, 0.0))  # fmt: skip
 
 
-def _complete(h: Head) -> Record:
-    d = h[5]
+def _complete(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
     _need(d, 2, "COMPLETE")
-    return Record(
-        *h[:6], wait=_int(d[0], "holdtime"), talk=_int(d[1], "calltime"),
-        origpos=_opt_int(d, 2, "origpos"), fraction=h[6],
-    )
+    origpos = _int(d[2], "origpos") if len(d) > 2 and d[2] else None
+    return _new(Record, (t, c, q, a, e, d, _int(d[0], "holdtime"), _int(d[1], "calltime"),
+                         None, None, origpos, *_N4, *_N5, 0.0))  # fmt: skip
 
 
-def _exit(h: Head) -> Record:
+def _exit(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
     # 1.8 and older sometimes wrote only the position for EXITWITHTIMEOUT.
-    d = h[5]
     _need(d, 1, "exit")
-    return Record(
-        *h[:6], position=_opt_int(d, 0, "position"), origpos=_opt_int(d, 1, "origpos"),
-        wait=_opt_int(d, 2, "waittime"), reason="|".join(d[3:]) if len(d) > 3 else None,
-        fraction=h[6],
-    )
+    info = "|".join(d[3:]) if len(d) > 3 else None  # WITHDRAW's info
+    return _new(Record, (t, c, q, a, e, d, _opt_int(d, 2, "waittime"), None, None,
+                         _opt_int(d, 0, "position"), _opt_int(d, 1, "origpos"), *_N4,
+                         None, info, None, None, None, 0.0))  # fmt: skip
 
 
-def _exitwithkey(h: Head) -> Record:
-    d = h[5]
+def _exitwithkey(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
     _need(d, 2, "EXITWITHKEY")
-    return Record(
-        *h[:6], key=d[0], position=_opt_int(d, 1, "position"), origpos=_opt_int(d, 2, "origpos"),
-        wait=_opt_int(d, 3, "waittime"), fraction=h[6],
-    )
+    return _new(Record, (t, c, q, a, e, d, _opt_int(d, 3, "waittime"), None, None,
+                         _opt_int(d, 1, "position"), _opt_int(d, 2, "origpos"), *_N4,
+                         d[0], None, None, None, None, 0.0))  # fmt: skip
 
 
-def _ring_ms(h: Head) -> Record:
-    ms = _opt_int(h[5], 0, "ringtime")
+def _ring_ms(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
+    ms = _opt_int(d, 0, "ringtime")
     ring = None if ms is None else (ms + 500) // 1000
-    return Record(*h[:6], ring=ring, number=ms, fraction=h[6])
+    return _new(Record, (t, c, q, a, e, d, None, None, ring, None, None, *_N4,
+                         None, None, None, None, ms, 0.0))  # fmt: skip
 
 
-def _transfer(h: Head) -> Record:
-    d = h[5]
+def _transfer(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
     _need(d, 4, "TRANSFER")
-    return Record(
-        *h[:6], target=f"{d[0]}@{d[1]}" if d[1] else d[0], wait=_int(d[2], "holdtime"),
-        talk=_int(d[3], "calltime"), origpos=_opt_int(d, 4, "origpos"), fraction=h[6],
-    )
+    target = f"{d[0]}@{d[1]}" if d[1] else d[0]
+    return _new(Record, (t, c, q, a, e, d, _int(d[2], "holdtime"), _int(d[3], "calltime"),
+                         None, None, _opt_int(d, 4, "origpos"), *_N4,
+                         None, None, target, None, None, 0.0))  # fmt: skip
 
 
-def _attended(h: Head) -> Record:
+def _attended(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
     # Method part (BRIDGE|uid, APP|app, LINK|chan1|chan2) then holdtime|calltime|origpos.
-    d = h[5]
     _need(d, 4, "ATTENDEDTRANSFER")
-    return Record(
-        *h[:6], target="|".join(d[:-3]), wait=_int(d[-3], "holdtime"),
-        talk=_int(d[-2], "calltime"), origpos=_opt_int(d, len(d) - 1, "origpos"), fraction=h[6],
-    )
+    return _new(Record, (t, c, q, a, e, d, _int(d[-3], "holdtime"), _int(d[-2], "calltime"),
+                         None, None, _opt_int(d, len(d) - 1, "origpos"), *_N4,
+                         None, None, "|".join(d[:-3]), None, None, 0.0))  # fmt: skip
 
 
-def _reason(h: Head) -> Record:
-    return Record(*h[:6], reason="|".join(h[5]), fraction=h[6])
+def _reason(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
+    return _new(Record, (t, c, q, a, e, d, *_N5, *_N4,
+                         None, "|".join(d), None, None, None, 0.0))  # fmt: skip
 
 
-def _number(h: Head) -> Record:
-    return Record(*h[:6], number=_opt_int(h[5], 0, "value"), fraction=h[6])
+def _number(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
+    return _new(Record, (t, c, q, a, e, d, *_N5, *_N4,
+                         None, None, None, None, _opt_int(d, 0, "value"), 0.0))  # fmt: skip
 
 
-def _agentlogoff(h: Head) -> Record:
-    d = h[5]
-    return Record(
-        *h[:6], reason=d[0] if d else "", number=_opt_int(d, 1, "logintime"), fraction=h[6]
-    )
+def _agentlogoff(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
+    return _new(Record, (t, c, q, a, e, d, *_N5, *_N4, None, d[0] if d else "", None,
+                         None, _opt_int(d, 1, "logintime"), 0.0))  # fmt: skip
 
 
-def _did(h: Head) -> Record:
-    return Record(*h[:6], did=h[5][0] if h[5] else "", fraction=h[6])
+def _did(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
+    return _new(Record, (t, c, q, a, e, d, *_N5, *_N4,
+                         None, None, None, d[0] if d else "", None, 0.0))  # fmt: skip
 
 
-def _plain(h: Head) -> Record:
-    return Record(*h[:6], fraction=h[6])
+def _plain(t: int, c: str, q: str, a: str, e: str, d: tuple[str, ...]) -> Record:
+    return _new(Record, (t, c, q, a, e, d, *_N5, *_N4, *_N5, 0.0))
 
 
-DECODERS: Mapping[str, Callable[[Head], Record]] = {
+DECODERS: Mapping[str, Decoder] = {
     "ENTERQUEUE": _enterqueue,
     "CONNECT": _connect,
     "COMPLETECALLER": _complete,
@@ -248,19 +245,15 @@ def parse_line(line: str | bytes) -> Record | Rejected:
         epoch = int(parts[0])
     except ValueError:
         return Rejected("bad_epoch", f"epoch is not a number: {parts[0][:40]!r}", text[:200])
+    event = parts[4]
+    if not event or epoch < 0:
+        why = "empty event name" if not event else f"negative epoch {epoch}"
+        return Rejected("field_count" if not event else "bad_epoch", why, text[:200])
     data = tuple(parts[5].split("|")) if len(parts) == 6 and parts[5] else ()
-    return _build((epoch, parts[1], parts[2], parts[3], parts[4], data, 0.0), text)
-
-
-def _build(head: Head, raw: str) -> Record | Rejected:
-    if not head[4]:
-        return Rejected("field_count", "empty event name", raw[:200])
-    if head[0] < 0:
-        return Rejected("bad_epoch", f"negative epoch {head[0]}", raw[:200])
     try:
-        return DECODERS.get(head[4], _plain)(head)
+        return DECODERS.get(event, _plain)(epoch, parts[1], parts[2], parts[3], event, data)
     except _Bad as bad:
-        return Rejected(bad.reason, bad.detail, raw[:200])
+        return Rejected(bad.reason, bad.detail, text[:200])
 
 
 def _preview(raw: bytes) -> str:
@@ -299,8 +292,13 @@ def parse_db_row(row: Mapping[str, object], tz: tzinfo = UTC) -> Record | Reject
         return Rejected("binary", "control characters in row", raw)
     if data == ("",):
         data = ()
-    head = (epoch, fields[0], fields[1], fields[2], fields[3], data, round(epoch_float - epoch, 6))
-    return _build(head, raw)
+    if not fields[3]:
+        return Rejected("field_count", "empty event name", raw)
+    try:
+        record = DECODERS.get(fields[3], _plain)(epoch, *fields, data)
+    except _Bad as bad:
+        return Rejected(bad.reason, bad.detail, raw)
+    return record._replace(fraction=round(epoch_float - epoch, 6))
 
 
 def format_line(record: Record) -> str:

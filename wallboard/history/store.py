@@ -25,15 +25,14 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE queue_log (
             id {id}, time {int} NOT NULL, callid TEXT NOT NULL, queue TEXT NOT NULL,
             agent TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL)""",
-        "CREATE INDEX queue_log_callid ON queue_log (callid, time)",
+        "CREATE INDEX queue_log_time ON queue_log (time)",
         """CREATE TABLE queue_calls (
             id {id}, callid TEXT NOT NULL, queue TEXT NOT NULL, enter_time {int} NOT NULL,
             connect_time {int}, end_time {int}, outcome TEXT, agent TEXT, wait {int},
             ring {int}, talk {int}, position {int}, origpos {int},
             callerid TEXT NOT NULL DEFAULT '', callerid_name TEXT NOT NULL DEFAULT '',
             url TEXT NOT NULL DEFAULT '', did TEXT NOT NULL DEFAULT '',
-            target TEXT NOT NULL DEFAULT '', member_uid TEXT NOT NULL DEFAULT '',
-            UNIQUE (callid, queue, enter_time))""",
+            target TEXT NOT NULL DEFAULT '', member_uid TEXT NOT NULL DEFAULT '')""",
         "CREATE INDEX queue_calls_enter ON queue_calls (enter_time)",
         """CREATE TABLE agent_intervals (
             id {id}, kind TEXT NOT NULL, agent TEXT NOT NULL, queue TEXT NOT NULL,
@@ -62,7 +61,7 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 CALL_COLUMNS = (
-    "callid", "queue", "enter_time", "connect_time", "end_time", "outcome", "agent", "wait",
+    "id", "callid", "queue", "enter_time", "connect_time", "end_time", "outcome", "agent", "wait",
     "ring", "talk", "position", "origpos", "callerid", "callerid_name", "url", "did", "target",
     "member_uid",
 )  # fmt: skip
@@ -77,19 +76,16 @@ class Batch:
     """Everything one ingest step writes, committed in a single transaction."""
 
     records: list[Record] = field(default_factory=list)
-    calls: dict[int, QueueCall] = field(default_factory=dict)  # id(call) -> call, last state
-    intervals: dict[int, Interval] = field(default_factory=dict)
-    rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (byte position, why)
+    calls: list[QueueCall] = field(default_factory=list)  # each changed call, in its last state
+    intervals: list[Interval] = field(default_factory=list)
+    rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (line number, why)
     source: str = ""
     fingerprint: str | None = None
     position: int = 0
     lines: int = 0
-
-    def add_call(self, call: QueueCall) -> None:
-        self.calls[id(call)] = call
-
-    def add_interval(self, interval: Interval) -> None:
-        self.intervals[id(interval)] = interval
+    # ids of open calls already written: those are updated, the rest inserted; write_batch
+    # replaces it with the set after this batch.
+    stored_open: frozenset[int] = frozenset()
 
 
 class Store:
@@ -122,6 +118,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
@@ -230,11 +227,15 @@ class Store:
     def count_identical(self, rec: Record) -> int:
         """How many stored events equal this record, field for field (overlap detection)."""
         row = self.query_one(
-            "SELECT count(*) FROM queue_log WHERE callid = ? AND time = ? AND queue = ?"
+            "SELECT count(*) FROM queue_log WHERE time = ? AND callid = ? AND queue = ?"
             " AND agent = ? AND event = ? AND data = ?",
-            (rec.callid, rec.time, rec.queue, rec.agent, rec.event, "|".join(rec.data)),
+            (rec.time, rec.callid, rec.queue, rec.agent, rec.event, "|".join(rec.data)),
         )
         return row[0] if row else 0
+
+    def next_call_id(self) -> int:
+        row = self.query_one("SELECT max(id) FROM queue_calls")
+        return (row[0] or 0) + 1 if row else 1
 
     def write_batch(self, batch: Batch, now: int) -> None:
         """Write a batch's events, calls, intervals, rejects and file position atomically."""
@@ -248,8 +249,10 @@ class Store:
                 ("time", "callid", "queue", "agent", "event", "data"),
                 [(r.time, r.callid, r.queue, r.agent, r.event, "|".join(r.data)) for r in batch.records],
             )
-            if batch.calls:
-                tx.executemany(_UPSERT_CALL, [_call_row(c) for c in batch.calls.values()])
+            stored = batch.stored_open
+            fresh = [_call_row(c) for c in batch.calls if c.id not in stored]
+            tx.insert_rows("queue_calls", CALL_COLUMNS, fresh)
+            tx.executemany(_UPSERT_CALL, [_call_row(c) for c in batch.calls if c.id in stored])
             if batch.intervals:
                 tx.executemany(
                     "INSERT INTO agent_intervals (kind, agent, queue, start_time, end_time, reason)"
@@ -257,7 +260,7 @@ class Store:
                     " DO UPDATE SET end_time = excluded.end_time, reason = excluded.reason",
                     [
                         (i.kind, i.agent, i.queue, i.start, i.end, i.reason)
-                        for i in batch.intervals.values()
+                        for i in batch.intervals
                     ],
                 )
             if batch.rejected:
@@ -284,6 +287,9 @@ class Store:
                 )
         self._known_queues |= new_queues
         self._known_agents |= new_agents
+        still_open = {c.id for c in batch.calls if c.outcome is None or c.outcome == "CONNECT"}
+        closed = {c.id for c in batch.calls} - still_open
+        batch.stored_open = (batch.stored_open - closed) | still_open
 
     # -- reads used by several callers ----------------------------------------------------
 
@@ -347,14 +353,14 @@ _AGENTLESS = frozenset({"QUEUESTART", "CONFIGRELOAD", "DID"})
 _UPSERT_CALL = (
     f"INSERT INTO queue_calls ({', '.join(CALL_COLUMNS)}) VALUES"
     f" ({', '.join('?' for _ in CALL_COLUMNS)})"
-    " ON CONFLICT (callid, queue, enter_time) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS[3:])
+    " ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS[4:])
 )
 
 
 def _call_row(c: QueueCall) -> tuple:
     return (
-        c.callid, c.queue, c.enter_time, c.connect_time, c.end_time, c.outcome, c.agent, c.wait,
+        c.id, c.callid, c.queue, c.enter_time, c.connect_time, c.end_time, c.outcome, c.agent, c.wait,
         c.ring, c.talk, c.position, c.origpos, c.callerid, c.callerid_name, c.url, c.did,
         c.target, c.member_uid,
     )  # fmt: skip

@@ -1,0 +1,1050 @@
+"""The report catalogue (reports.md): one declarative definition per report, and the shell that runs it.
+
+A definition holds its SQL (portable, `?` placeholders, `{slot}`s the runner fills with the
+request's filters), its columns and a pure function that shapes the result sets into rows whose
+every value is a string, as the original product returns them. Adding a report is adding a
+definition to CATALOGUE.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, Protocol
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from wallboard.config import Settings
+from wallboard.history.queuelog import UNANSWERED_ENDS
+from wallboard.history.store import Store, data_columns
+from wallboard.live.realtime import average, percent
+
+DAY = 86_400
+CALLFLOW = "/stats/rest/index.php?entity=call/"
+
+# The call model (reports.md, history/calls.py) as SQL conditions over queue_calls; STALE
+# counts as answered when the call was connected, else as unanswered.
+_ENDS = "(" + ", ".join(f"'{e}'" for e in sorted(UNANSWERED_ENDS)) + ")"
+ANSWERED = f"(connect_time IS NOT NULL AND outcome NOT IN {_ENDS})"
+UNANSWERED = f"(outcome IN {_ENDS} OR (outcome = 'STALE' AND connect_time IS NULL))"
+TRANSFERRED = "outcome IN ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER')"
+
+
+class Viewer(Protocol):
+    """What the reports need of a user (wallboard.auth.User): its restrictions."""
+
+    queues: frozenset[str]
+    agents: frozenset[str]
+
+    def sees_queue(self, queue: str) -> bool: ...
+
+    def sees_agent(self, agent: str) -> bool: ...
+
+
+class ReportError(Exception):
+    """A request the reports cannot answer: `status` 400 (bad parameter), 403 or 404."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# -- what a request asks for -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """A request's filters, parsed but not yet resolved against the store and the user."""
+
+    start: date
+    end: date  # inclusive
+    seconds_start: int = 0
+    seconds_end: int = DAY
+    queues: tuple[str, ...] = ()  # names or ids as given; () or ALL/-1 = every allowed queue
+    agents: tuple[str, ...] = ()
+    page: int = 1
+    rows: int = 1000
+    now: int = 0  # epoch seconds: open intervals end now
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """The `search` entity's own filters, on top of ReportParams."""
+
+    uniqueid: str | None = None
+    clid: str | None = None
+    url: str | None = None
+    did: str | None = None
+    tag: str | None = None
+    waittime: tuple[int | None, int | None] | None = None  # inclusive bounds, None = open
+    talktime: tuple[int | None, int | None] | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A request resolved: UTC range [start, end), UTC offsets over it, window, queues, agents.
+
+    `offsets` are (from_epoch, offset) segments of constant UTC offset covering the range;
+    `window` is a local time-of-day window in seconds (start > end wraps over midnight);
+    `queues`/`agents` None = no restriction, () = nothing.
+    """
+
+    start: int
+    end: int
+    offsets: tuple[tuple[int, int], ...]
+    window: tuple[int, int] | None = None
+    queues: tuple[str, ...] | None = None
+    agents: tuple[str, ...] | None = None
+
+    def offset_at(self, when: int) -> int:
+        index = bisect.bisect_right(self.offsets, (when, 1 << 62)) - 1
+        return self.offsets[max(index, 0)][1]
+
+
+@dataclass
+class Page:
+    """One page of a row list and the number of rows of the whole list."""
+
+    records: int
+    rows: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What shaping needs besides the result sets."""
+
+    tz: tzinfo
+    scope: Scope
+    now: int
+    queue_names: Mapping[str, str] = field(default_factory=dict)  # name -> display name
+    agent_names: Mapping[str, str] = field(default_factory=dict)
+
+
+Shape = Callable[[list[list[tuple]], Context], list[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report: its SQL templates, columns and shaping.
+
+    Paged reports have two queries, a count and the rows (ORDER BY included, LIMIT added by the
+    runner); the others have any number, whose result sets `shape` turns into every row.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    queries: tuple[str, ...]
+    shape: Shape
+    paged: bool = False
+
+
+# -- pure helpers --------------------------------------------------------------------------------
+
+
+def day_bounds(start: date, end: date, tz: tzinfo) -> tuple[int, int]:
+    """UTC epochs of local midnight starting `start` and local midnight ending `end`."""
+    after = end + timedelta(days=1)
+    first = datetime(start.year, start.month, start.day, tzinfo=tz).timestamp()
+    last = datetime(after.year, after.month, after.day, tzinfo=tz).timestamp()
+    return int(first), int(last)
+
+
+def _utc_offset(when: int, tz: tzinfo) -> int:
+    delta = datetime.fromtimestamp(when, tz).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+def offset_segments(start: int, end: int, tz: tzinfo) -> tuple[tuple[int, int], ...]:
+    """Segments (from, utc_offset) of constant offset covering [start, end); changes are
+    found by probing every day and bisecting to the second (zones change at most a few times
+    a year)."""
+    current = _utc_offset(start, tz)
+    segments = [(start, current)]
+    probe = start
+    while probe < end - 1:
+        step = min(probe + DAY, end - 1)
+        offset = _utc_offset(step, tz)
+        if offset != current:
+            low, high = probe, step  # offset(low) == current, offset(high) != current
+            while high - low > 1:
+                mid = (low + high) // 2
+                if _utc_offset(mid, tz) == current:
+                    low = mid
+                else:
+                    high = mid
+            segments.append((high, offset))
+            current = offset
+        probe = step
+    return tuple(segments)
+
+
+def make_scope(
+    params: ReportParams,
+    tz: tzinfo,
+    queues: tuple[str, ...] | None,
+    agents: tuple[str, ...] | None,
+) -> Scope:
+    """The Scope of resolved parameters (queue and agent names already checked)."""
+    start, end = day_bounds(params.start, params.end, tz)
+    window = None
+    if (params.seconds_start, params.seconds_end) != (0, DAY):
+        window = (params.seconds_start, params.seconds_end)
+    return Scope(start, end, offset_segments(start, end, tz), window, queues, agents)
+
+
+def local_sql(scope: Scope, column: str) -> tuple[str, list[Any]]:
+    """SQL for the local wall-clock epoch of a UTC epoch column (column + its UTC offset)."""
+    if len(scope.offsets) == 1:
+        return f"({column} + ?)", [scope.offsets[0][1]]
+    whens = " ".join(f"WHEN {column} < ? THEN ?" for _ in scope.offsets[1:])
+    params: list[Any] = []
+    for (_, offset), (upto, _) in zip(scope.offsets, scope.offsets[1:], strict=False):
+        params += [upto, offset]
+    params.append(scope.offsets[-1][1])
+    return f"({column} + CASE {whens} ELSE ? END)", params
+
+
+def _in(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+def scope_sql(
+    scope: Scope, time_column: str, queue_column: str = "queue", agent_column: str = "agent"
+) -> tuple[str, list[Any]]:
+    """The WHERE condition selecting rows of a scope by one time column."""
+    parts = [f"{time_column} >= ?", f"{time_column} < ?"]
+    params: list[Any] = [scope.start, scope.end]
+    if scope.window is not None:
+        local, local_params = local_sql(scope, time_column)
+        of_day = f"({local} - ({local} / {DAY}) * {DAY})"
+        low, high = scope.window
+        joiner = "AND" if low <= high else "OR"
+        parts.append(f"({of_day} >= ? {joiner} {of_day} < ?)")
+        params += local_params * 2 + [low] + local_params * 2 + [high]
+    for column, values in ((queue_column, scope.queues), (agent_column, scope.agents)):
+        if values is not None:
+            sql, more = _in(column, values)
+            parts.append(sql)
+            params += more
+    return " AND ".join(parts), params
+
+
+def overlap_sql(scope: Scope) -> tuple[str, list[Any]]:
+    """Intervals (agent_intervals) overlapping the scope's range, of its queues and agents."""
+    parts = ["start_time < ?", "(end_time IS NULL OR end_time > ?)"]
+    params: list[Any] = [scope.end, scope.start]
+    for column, values in (("queue", scope.queues), ("agent", scope.agents)):
+        if values is not None:
+            sql, more = _in(column, values)
+            parts.append(sql)
+            params += more
+    return " AND ".join(parts), params
+
+
+def threshold_sql(thresholds: Mapping[str, int], default: int) -> tuple[str, list[Any]]:
+    """SQL for a queue's service-level threshold: per-queue values, else the default."""
+    if not thresholds:
+        return "?", [default]
+    whens = " ".join("WHEN ? THEN ?" for _ in thresholds)
+    params: list[Any] = [v for item in sorted(thresholds.items()) for v in item]
+    return f"(CASE queue {whens} ELSE ? END)", params + [default]
+
+
+_SLOT = re.compile(r"\{(\w+)\}")
+
+
+def render(template: str, slots: Mapping[str, Callable[[], tuple[str, list[Any]]]]) -> tuple[str, list[Any]]:
+    """Fill a template's `{slot}`s in order, collecting their parameters in the same order."""
+    params: list[Any] = []
+
+    def fill(match: re.Match[str]) -> str:
+        sql, more = slots[match.group(1)]()
+        params.extend(more)
+        return sql
+
+    return _SLOT.sub(fill, template), params
+
+
+def local_time(epoch: int | None, tz: tzinfo, form: str = "%Y-%m-%d %H:%M:%S") -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, tz).strftime(form)
+
+
+def num(value: int | None) -> str:
+    return str(value if value is not None else 0)
+
+
+def callflow(uniqueid: str) -> str:
+    return CALLFLOW + quote(uniqueid, safe="")
+
+
+def merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of half-open intervals as sorted disjoint intervals."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def measure(intervals: Iterable[tuple[int, int]], scope: Scope) -> int:
+    """Seconds of disjoint UTC intervals inside the scope's range and time-of-day window."""
+    total = 0
+    for start, end in intervals:
+        start, end = max(start, scope.start), min(end, scope.end)
+        if end <= start:
+            continue
+        if scope.window is None:
+            total += end - start
+            continue
+        low, high = scope.window
+        pieces = [(low, high)] if low <= high else [(0, high), (low, DAY)]
+        local_start = start + scope.offset_at(start)
+        local_end = max(end + scope.offset_at(end), local_start)
+        for day in range(local_start // DAY, (local_end - 1) // DAY + 1):
+            base = day * DAY
+            for a, b in pieces:
+                total += max(0, min(local_end, base + b) - max(local_start, base + a))
+    return total
+
+
+def in_window(epoch: int, scope: Scope) -> bool:
+    if not scope.start <= epoch < scope.end:
+        return False
+    if scope.window is None:
+        return True
+    low, high = scope.window
+    of_day = (epoch + scope.offset_at(epoch)) % DAY
+    return low <= of_day < high if low <= high else (of_day >= low or of_day < high)
+
+
+# -- shapes ----------------------------------------------------------------------------------------
+
+
+def _answered_detail(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    rows = []
+    for connect, queue, agent, callerid, event, wait, ring, talk, callid, url, did in results[0]:
+        rows.append({
+            "datetime": local_time(connect, ctx.tz, "%d-%m-%Y %H:%M:%S"),
+            "queue": queue,
+            "agent": agent or "",
+            "callerid": callerid,
+            "event": event or "",
+            "waitTime": num(wait),
+            "ringTime": num(ring),
+            "callTime": num(talk),
+            "agentName": ctx.agent_names.get(agent or "", agent or ""),
+            "queueName": ctx.queue_names.get(queue, queue),
+            "recording": "",
+            "uniqueid": callid,
+            "callflow": callflow(callid),
+            "url": url,
+            "did": did,
+        })  # fmt: skip
+    return rows
+
+
+def _unanswered_detail(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    rows = []
+    for when, queue, callerid, event, wait, position, origpos, callid, url, did in results[0]:
+        rows.append({
+            "datetime": local_time(when, ctx.tz, "%d-%m-%Y %H:%M:%S"),
+            "queue": queue,
+            "callerid": callerid,
+            "event": event or "",
+            "waitTime": num(wait),
+            "position": num(position),
+            "origPosition": num(origpos),
+            "uniqueid": callid,
+            "callflow": callflow(callid),
+            "url": url,
+            "did": did,
+        })  # fmt: skip
+    return rows
+
+
+def _count_share(label: str, count_label: str, pct_label: str) -> Shape:
+    """Rows (key, count) → {label, count_label, pct_label} with the share of the total."""
+
+    def shape(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+        total = sum(count for _, count in results[0])
+        return [
+            {label: key or "", count_label: str(count), pct_label: percent(count, total)}
+            for key, count in results[0]
+        ]
+
+    return shape
+
+
+def _by_agent(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    rows = results[0]
+    calls_total = sum(r[1] for r in rows)
+    talk_total = sum(r[2] or 0 for r in rows)
+    return [
+        {
+            "Agent": agent or "",
+            "Calls": str(calls),
+            "% Calls": percent(calls, calls_total),
+            "Call Time": num(talk),
+            "% Call Time": percent(talk or 0, talk_total),
+            "Avg Call Time": average(talk or 0, talk_n),
+            "Hold Time": num(wait),
+            "Avg Hold Time": average(wait or 0, wait_n),
+        }
+        for agent, calls, talk, talk_n, wait, wait_n in rows
+    ]
+
+
+HOLDTIME_LIMITS = (15, 30, 45, 60, 75, 90)
+_HOLDTIME_LABELS = tuple(f"{limit} secs" for limit in HOLDTIME_LIMITS) + (
+    f"{HOLDTIME_LIMITS[-1] + 1}+ secs",
+)
+_BUCKET_SQL = (
+    "CASE "
+    + " ".join(f"WHEN COALESCE(wait, 0) <= {limit} THEN {n}" for n, limit in enumerate(HOLDTIME_LIMITS))
+    + f" ELSE {len(HOLDTIME_LIMITS)} END"
+)
+
+
+def _by_holdtime(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    counts = [0] * len(_HOLDTIME_LABELS)
+    for bucket, count in results[0]:
+        counts[bucket] += count
+    total = sum(counts)
+    if not total:
+        return []
+    rows, cumulative = [], 0
+    for label, count in zip(_HOLDTIME_LABELS, counts, strict=True):
+        cumulative += count
+        rows.append({
+            "Answer": label, "Count": str(cumulative), "Delta": str(count),
+            "%": percent(cumulative, total),
+        })  # fmt: skip
+    return rows
+
+
+def _unanswered_by_queue(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    rows = results[0]
+    total = sum(r[1] for r in rows)
+    return [
+        {
+            "Queue": queue,
+            "Unanswered": str(count),
+            "Abandoned": num(abandoned),
+            "% Calls": percent(count, total),
+            "Avg Wait": average(wait or 0, wait_n),
+        }
+        for queue, count, abandoned, wait, wait_n in rows
+    ]
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _hours(ctx: Context) -> list[str]:
+    return [f"{h:02d}" for h in range(24)]
+
+
+def _days(ctx: Context) -> list[str]:
+    first = local_time(ctx.scope.start, ctx.tz, "%Y-%m-%d")
+    last = local_time(ctx.scope.end - 1, ctx.tz, "%Y-%m-%d")
+    day, out = date.fromisoformat(first), []
+    while day.isoformat() <= last:
+        out.append(day.isoformat())
+        day += timedelta(days=1)
+    return out
+
+
+def _months(ctx: Context) -> list[str]:
+    return list(dict.fromkeys(day[:7] for day in _days(ctx)))
+
+
+def _weekdays(ctx: Context) -> list[str]:
+    return list(WEEKDAYS)
+
+
+def _hour_key(hour_index: int) -> datetime:
+    """The local wall-clock hour of a local epoch's hour index."""
+    return datetime.fromtimestamp(hour_index * 3600, UTC)
+
+
+PERIODS: Mapping[str, tuple[Callable[[Context], list[str]], Callable[[datetime], str]]] = {
+    "hour": (_hours, lambda t: f"{t.hour:02d}"),
+    "day": (_days, lambda t: t.strftime("%Y-%m-%d")),
+    "weekday": (_weekdays, lambda t: WEEKDAYS[t.weekday()]),
+    "month": (_months, lambda t: t.strftime("%Y-%m")),
+}
+
+
+def _distribution(period: str) -> Shape:
+    periods, key_of = PERIODS[period]
+
+    def shape(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+        calls, logins, logoffs = results
+        if not calls and not logins and not logoffs:
+            return []
+        sums: dict[str, list[int]] = defaultdict(lambda: [0] * 9)
+        for hour, *values in calls:
+            acc = sums[key_of(_hour_key(hour))]
+            for n, value in enumerate(values):
+                acc[n] += value or 0
+        for column, rows in ((7, logins), (8, logoffs)):
+            for hour, count in rows:
+                sums[key_of(_hour_key(hour))][column] += count
+        answered_total = sum(acc[1] for acc in sums.values())
+        unanswered_total = sum(acc[2] for acc in sums.values())
+        rows = []
+        for label in periods(ctx):
+            received, answered, unanswered, talk, talk_n, wait, wait_n, logins_n, logoffs_n = (
+                sums.get(label, [0] * 9)
+            )
+            rows.append({
+                "Period": label,
+                "Received": str(received),
+                "Answered": str(answered),
+                "% Answered": percent(answered, answered_total),
+                "Unanswered": str(unanswered),
+                "% Unanswered": percent(unanswered, unanswered_total),
+                "Avg Call Time": average(talk, talk_n),
+                "Avg Wait": average(wait, wait_n),
+                "Logins": str(logins_n),
+                "Logoffs": str(logoffs_n),
+            })  # fmt: skip
+        return rows
+
+    return shape
+
+
+def _service_level(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    rows = []
+    for queue, threshold, answered, within, unanswered, over in results[0]:
+        answered, within, unanswered, over = (v or 0 for v in (answered, within, unanswered, over))
+        rows.append({
+            "Queue": queue,
+            "Threshold": str(threshold),
+            "Answered": str(answered),
+            "Answered Within": str(within),
+            "SL answered %": percent(within, answered),
+            "Unanswered": str(unanswered),
+            "SL offered %": percent(within, answered + over),
+        })  # fmt: skip
+    return rows
+
+
+def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    sessions, pauses, calls = results
+    scope = ctx.scope
+
+    def by_agent(rows: list[tuple]) -> dict[str, list[tuple[int, int]]]:
+        out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for agent, start, end in rows:
+            out[agent].append((start, end if end is not None else max(ctx.now, start)))
+        return out
+
+    logged, paused = by_agent(sessions), by_agent(pauses)
+    talk = {agent: (count, total or 0) for agent, count, total in calls}
+    rows = []
+    for agent in sorted(set(logged) | set(paused) | set(talk)):
+        logged_in = merge(logged.get(agent, ()))
+        pause_union = merge(paused.get(agent, ()))
+        logged_s = measure(logged_in, scope)
+        paused_s = measure(pause_union, scope)
+        paused_in = measure(_intersect(logged_in, pause_union), scope)
+        pause_count = len({s for s, _ in paused.get(agent, ()) if in_window(s, scope)})
+        count, talk_s = talk.get(agent, (0, 0))
+        rows.append({
+            "Agent": agent,
+            "Logged In (s)": str(logged_s),
+            "Paused (s)": str(paused_s),
+            "Pauses": str(pause_count),
+            "Calls": str(count),
+            "Talk Time (s)": str(talk_s),
+            "Occupancy %": percent(talk_s, logged_s - paused_in) if logged_s > paused_in else "0.00",
+        })  # fmt: skip
+    return rows
+
+
+def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The intersection of two sorted lists of disjoint intervals."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            out.append((start, end))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _agent_pauses(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    return [
+        {
+            "Agent": agent,
+            "Queue": queue,
+            "Start": local_time(start, ctx.tz),
+            "End": local_time(end, ctx.tz),
+            "Duration": str(max(0, (end if end is not None else ctx.now) - start)),
+            "Reason": reason,
+        }
+        for agent, queue, start, end, reason in results[0]
+    ]
+
+
+def _transfers(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    return [
+        {"Agent": agent or "", "To": target, "Count": str(count)}
+        for agent, target, count in results[0]
+    ]
+
+
+# -- the catalogue ---------------------------------------------------------------------------------
+
+_CALLS = "FROM queue_calls WHERE {calls}"
+_DISTRIBUTION_SQL = (
+    "SELECT {local_enter} / 3600, COUNT(*),"
+    f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN {UNANSWERED} THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN talk ELSE 0 END),"
+    f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN wait ELSE 0 END),"
+    f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN 1 ELSE 0 END)"
+    f" {_CALLS} GROUP BY 1"
+)
+_LOGINS_SQL = (
+    "SELECT {local_start} / 3600, COUNT(*) FROM agent_intervals"
+    " WHERE kind = 'session' AND {logins} GROUP BY 1"
+)
+_LOGOFFS_SQL = (
+    "SELECT {local_end} / 3600, COUNT(*) FROM agent_intervals"
+    " WHERE kind = 'session' AND {logoffs} GROUP BY 1"
+)
+
+
+def _distribution_report(period: str) -> Report:
+    return Report(
+        f"distribution_by_{period}",
+        ("Period", "Received", "Answered", "% Answered", "Unanswered", "% Unanswered",
+         "Avg Call Time", "Avg Wait", "Logins", "Logoffs"),  # fmt: skip
+        (_DISTRIBUTION_SQL, _LOGINS_SQL, _LOGOFFS_SQL),
+        _distribution(period),
+    )
+
+
+CATALOGUE: tuple[Report, ...] = (
+    Report(
+        "answered_calls_detail",
+        ("datetime", "queue", "agent", "callerid", "event", "waitTime", "ringTime", "callTime",
+         "agentName", "queueName", "recording", "uniqueid", "callflow", "url", "did"),  # fmt: skip
+        (
+            f"SELECT COUNT(*) {_CALLS} AND {ANSWERED}",
+            "SELECT connect_time, queue, agent, callerid, outcome, wait, ring, talk, callid, url,"
+            f" did {_CALLS} AND {ANSWERED} ORDER BY enter_time, id",
+        ),
+        _answered_detail,
+        paged=True,
+    ),
+    Report(
+        "answered_calls_by_queue",
+        ("Queue", "Received", "% Calls"),
+        (f"SELECT queue, COUNT(*) {_CALLS} AND {ANSWERED} GROUP BY queue ORDER BY queue",),
+        _count_share("Queue", "Received", "% Calls"),
+    ),
+    Report(
+        "answered_calls_by_agent",
+        ("Agent", "Calls", "% Calls", "Call Time", "% Call Time", "Avg Call Time", "Hold Time",
+         "Avg Hold Time"),  # fmt: skip
+        (
+            "SELECT agent, COUNT(*), SUM(talk), COUNT(talk), SUM(wait), COUNT(wait)"
+            f" {_CALLS} AND {ANSWERED} GROUP BY agent ORDER BY agent",
+        ),
+        _by_agent,
+    ),
+    Report(
+        "answered_calls_by_url",
+        ("URL", "Calls", "% Calls"),
+        (f"SELECT url, COUNT(*) {_CALLS} AND {ANSWERED} GROUP BY url ORDER BY url",),
+        _count_share("URL", "Calls", "% Calls"),
+    ),
+    Report(
+        "answered_calls_by_did",
+        ("DID", "Calls", "% Calls"),
+        (f"SELECT did, COUNT(*) {_CALLS} AND {ANSWERED} GROUP BY did ORDER BY did",),
+        _count_share("DID", "Calls", "% Calls"),
+    ),
+    Report(
+        "answered_calls_by_holdtime",
+        ("Answer", "Count", "Delta", "%"),
+        (f"SELECT {_BUCKET_SQL}, COUNT(*) {_CALLS} AND {ANSWERED} GROUP BY 1",),
+        _by_holdtime,
+    ),
+    Report(
+        "answered_calls_by_event",
+        ("Cause", "Count", "%"),
+        (f"SELECT outcome, COUNT(*) {_CALLS} AND {ANSWERED} GROUP BY outcome ORDER BY 2 DESC, 1",),
+        _count_share("Cause", "Count", "%"),
+    ),
+    Report(
+        "unanswered_calls_detail",
+        ("datetime", "queue", "callerid", "event", "waitTime", "position", "origPosition",
+         "uniqueid", "callflow", "url", "did"),  # fmt: skip
+        (
+            f"SELECT COUNT(*) {_CALLS} AND {UNANSWERED}",
+            "SELECT COALESCE(end_time, enter_time), queue, callerid, outcome, wait, position,"
+            f" origpos, callid, url, did {_CALLS} AND {UNANSWERED} ORDER BY enter_time, id",
+        ),
+        _unanswered_detail,
+        paged=True,
+    ),
+    Report(
+        "unanswered_calls_by_queue",
+        ("Queue", "Unanswered", "Abandoned", "% Calls", "Avg Wait"),
+        (
+            "SELECT queue, COUNT(*), SUM(CASE WHEN outcome = 'ABANDON' THEN 1 ELSE 0 END),"
+            f" SUM(wait), COUNT(wait) {_CALLS} AND {UNANSWERED} GROUP BY queue ORDER BY queue",
+        ),
+        _unanswered_by_queue,
+    ),
+    Report(
+        "unanswered_calls_by_event",
+        ("Cause", "Count", "%"),
+        (f"SELECT outcome, COUNT(*) {_CALLS} AND {UNANSWERED} GROUP BY outcome ORDER BY 2 DESC, 1",),
+        _count_share("Cause", "Count", "%"),
+    ),
+    _distribution_report("hour"),
+    _distribution_report("day"),
+    _distribution_report("weekday"),
+    _distribution_report("month"),
+    Report(
+        "service_level",
+        ("Queue", "Threshold", "Answered", "Answered Within", "SL answered %", "Unanswered",
+         "SL offered %"),  # fmt: skip
+        (
+            "SELECT queue, {threshold},"
+            f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {ANSWERED} AND COALESCE(wait, 0) <= {{threshold}} THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {UNANSWERED} THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {UNANSWERED} AND COALESCE(wait, 0) > {{threshold}} THEN 1 ELSE 0 END)"
+            f" {_CALLS} GROUP BY queue ORDER BY queue",
+        ),
+        _service_level,
+    ),
+    Report(
+        "agent_sessions",
+        ("Agent", "Logged In (s)", "Paused (s)", "Pauses", "Calls", "Talk Time (s)",
+         "Occupancy %"),  # fmt: skip
+        (
+            "SELECT agent, start_time, end_time FROM agent_intervals"
+            " WHERE kind = 'session' AND {overlap}",
+            "SELECT agent, start_time, end_time FROM agent_intervals"
+            " WHERE kind = 'pause' AND {overlap}",
+            f"SELECT agent, COUNT(*), SUM(talk) {_CALLS} AND {ANSWERED} GROUP BY agent",
+        ),
+        _agent_sessions,
+    ),
+    Report(
+        "agent_pauses",
+        ("Agent", "Queue", "Start", "End", "Duration", "Reason"),
+        (
+            "SELECT COUNT(*) FROM agent_intervals WHERE kind = 'pause' AND {logins}",
+            "SELECT agent, queue, start_time, end_time, reason FROM agent_intervals"
+            " WHERE kind = 'pause' AND {logins} ORDER BY start_time, id",
+        ),
+        _agent_pauses,
+        paged=True,
+    ),
+    Report(
+        "transfers",
+        ("Agent", "To", "Count"),
+        (
+            f"SELECT agent, target, COUNT(*) {_CALLS} AND {TRANSFERRED}"
+            " GROUP BY agent, target ORDER BY agent, target",
+        ),
+        _transfers,
+    ),
+)
+REPORTS: Mapping[str, Report] = {report.name: report for report in CATALOGUE}
+
+
+# -- the shell ------------------------------------------------------------------------------------
+
+
+def resolve_names(
+    store: Store, table: str, tokens: Sequence[str], visible: Callable[[str], bool], what: str
+) -> tuple[str, ...] | None:
+    """Names for given names or ids (None = all); a name the viewer may not see → 403."""
+    if not tokens or any(t.upper() == "ALL" or t == "-1" for t in tokens):
+        return None
+    known = dict(store.query(f"SELECT name, id FROM {table}"))  # noqa: S608 - fixed table names
+    by_id = {str(ident): name for name, ident in known.items()}
+    names = []
+    for token in tokens:
+        name = token if token in known else by_id.get(token, token)
+        if not visible(name):
+            raise ReportError(403, f"forbidden_{what}", f"not allowed to see {what} {token!r}")
+        names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def resolve_scope(store: Store, tz: tzinfo, params: ReportParams, user: Viewer) -> Scope:
+    """The scope of a request for a user: explicit queues/agents checked, restrictions applied."""
+    queues = resolve_names(store, "queues", params.queues, user.sees_queue, "queue")
+    agents = resolve_names(store, "agents", params.agents, user.sees_agent, "agent")
+    if queues is None and user.queues:
+        queues = tuple(sorted(user.queues))
+    if agents is None and user.agents:
+        agents = tuple(sorted(user.agents))
+    return make_scope(params, tz, queues, agents)
+
+
+def display_names(store: Store, table: str) -> dict[str, str]:
+    return {
+        name: display or name
+        for name, display in store.query(f"SELECT name, display_name FROM {table}")  # noqa: S608
+    }
+
+
+def slots_for(
+    scope: Scope, thresholds: Mapping[str, int], default_threshold: int
+) -> dict[str, Callable[[], tuple[str, list[Any]]]]:
+    """The SQL fragments report templates may use, for one scope."""
+    return {
+        "calls": lambda: scope_sql(scope, "enter_time"),
+        "logins": lambda: scope_sql(scope, "start_time"),
+        "logoffs": lambda: scope_sql(scope, "end_time"),
+        "overlap": lambda: overlap_sql(scope),
+        "local_enter": lambda: local_sql(scope, "enter_time"),
+        "local_start": lambda: local_sql(scope, "start_time"),
+        "local_end": lambda: local_sql(scope, "end_time"),
+        "threshold": lambda: threshold_sql(thresholds, default_threshold),
+    }
+
+
+def run_report(
+    store: Store, settings: Settings, name: str, params: ReportParams, user: Viewer
+) -> Page:
+    """Run one report of the catalogue for a user: the requested page and the row count."""
+    report = REPORTS.get(name)
+    if report is None:
+        raise ReportError(404, "unknown_report", f"no report named {name!r}")
+    tz = ZoneInfo(settings.timezone)
+    scope = resolve_scope(store, tz, params, user)
+    slots = slots_for(scope, settings.service_levels, settings.service_level)
+    ctx = Context(tz, scope, params.now)
+    offset = (params.page - 1) * params.rows
+    if report.paged:
+        count_sql, rows_sql = (render(q, slots) for q in report.queries)
+        records = store.query_one(*count_sql)[0]
+        rows: list[tuple] = []
+        if offset < records:
+            rows = store.query(rows_sql[0] + " LIMIT ? OFFSET ?", rows_sql[1] + [params.rows, offset])
+            ctx = Context(tz, scope, params.now, display_names(store, "queues"),
+                          display_names(store, "agents"))  # fmt: skip
+        return Page(records, report.shape([rows], ctx))
+    results = [store.query(*render(q, slots)) for q in report.queries]
+    shaped = report.shape(results, ctx)
+    return Page(len(shaped), shaped[offset : offset + params.rows])
+
+
+# -- other entities: search, call, queues, agents ---------------------------------------------------
+
+
+def _visible_sql(user: Viewer) -> tuple[str, list[Any]]:
+    parts, params = ["1 = 1"], []
+    for column, values in (("queue", user.queues), ("agent", user.agents)):
+        if values:
+            sql, more = _in(column, sorted(values))
+            parts.append(sql)
+            params += more
+    return " AND ".join(parts), params
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_sql(scope: Scope, search: SearchParams) -> tuple[str, list[Any]]:
+    """The condition a queue call must meet for its call to be found."""
+    sql, params = scope_sql(scope, "enter_time")
+    parts = [sql]
+    if search.uniqueid is not None:
+        parts.append("callid = ?")
+        params.append(search.uniqueid)
+    for column, value in (("callerid", search.clid), ("url", search.url)):
+        if value is not None:
+            parts.append(f"{column} LIKE ? ESCAPE '\\'")
+            params.append(_like(value))
+    if search.did is not None:
+        parts.append("did = ?")
+        params.append(search.did)
+    if search.tag is not None:
+        parts.append("1 = 0")  # calls carry no tags in this product
+    for column, bounds in (("wait", search.waittime), ("talk", search.talktime)):
+        if bounds is not None:
+            low, high = bounds
+            if low is not None:
+                parts.append(f"COALESCE({column}, 0) >= ?")
+                params.append(low)
+            if high is not None:
+                parts.append(f"COALESCE({column}, 0) <= ?")
+                params.append(high)
+    return " AND ".join(parts), params
+
+
+def search_calls(
+    store: Store, settings: Settings, params: ReportParams, search: SearchParams, user: Viewer
+) -> Page:
+    """One row per call (callid) with a matching queue call, built from the stays the user sees."""
+    tz = ZoneInfo(settings.timezone)
+    scope = resolve_scope(store, tz, params, user)
+    match, match_params = search_sql(scope, search)
+    records = store.query_one(
+        f"SELECT COUNT(DISTINCT callid) FROM queue_calls WHERE {match}", match_params
+    )[0]
+    offset = (params.page - 1) * params.rows
+    if offset >= records:
+        return Page(records, [])
+    page = store.query(
+        f"SELECT callid, MIN(enter_time) FROM queue_calls WHERE {match}"
+        " GROUP BY callid ORDER BY 2, 1 LIMIT ? OFFSET ?",
+        match_params + [params.rows, offset],
+    )
+    callids = [callid for callid, _ in page]
+    visible, visible_params = _visible_sql(user)
+    stays: dict[str, list[tuple]] = defaultdict(list)
+    inside, in_params = _in("callid", callids)
+    for row in store.query(
+        "SELECT callid, queue, enter_time, end_time, outcome, agent, wait, talk, callerid"
+        f" FROM queue_calls WHERE {inside} AND {visible} ORDER BY enter_time, id",
+        in_params + visible_params,
+    ):
+        stays[row[0]].append(row)
+    queue_names, agent_names = display_names(store, "queues"), display_names(store, "agents")
+    rows = [
+        search_row(stays[callid], tz, params.now, queue_names, agent_names)
+        for callid in callids
+        if stays.get(callid)
+    ]
+    return Page(records, rows)
+
+
+def search_row(
+    stays: list[tuple],
+    tz: tzinfo,
+    now: int,
+    queue_names: Mapping[str, str],
+    agent_names: Mapping[str, str],
+) -> dict[str, str]:
+    """A search row from the stays (queue calls, in time order) of one callid."""
+    first, last = stays[0], stays[-1]
+    callid = first[0]
+    agents = [s[5] for s in stays if s[5]]
+    agent = agents[-1] if agents else "NONE"
+    ends = [s[3] for s in stays if s[3] is not None]
+    date_end = max(ends) if ends and all(s[3] is not None for s in stays) else None
+    return {
+        "firstEvent": "ENTERQUEUE",
+        "overflow": str(len({s[1] for s in stays})),
+        "uniqueid": callid,
+        "callerid": first[8],
+        "dateStart": local_time(first[2], tz),
+        "dateEnd": local_time(date_end, tz),
+        "event": last[4] if last[4] is not None else "ENTERQUEUE",
+        "agent": agent,
+        "queue": last[1],
+        "waitTime": num(last[6]),
+        "talkTime": str(sum(s[7] or 0 for s in stays)),
+        "combinedWaitTime": str(sum(s[6] or 0 for s in stays)),
+        "totalDuration": str(max(0, (date_end if date_end is not None else now) - first[2])),
+        "recordingFilename": "",
+        "agent_name": agent_names.get(agent, agent),
+        "queue_name": queue_names.get(last[1], last[1]),
+        "callflow": callflow(callid),
+    }
+
+
+def call_events(store: Store, settings: Settings, uniqueid: str, user: Viewer) -> list[dict[str, str]]:
+    """Every queue_log row of a call the user may see, in time order; 404 for others."""
+    stays = store.query("SELECT queue, agent FROM queue_calls WHERE callid = ?", (uniqueid,))
+    if not any(
+        user.sees_queue(queue) and (not user.agents or (agent is not None and user.sees_agent(agent)))
+        for queue, agent in stays
+    ):
+        raise ReportError(404, "call_not_found", f"no call {uniqueid!r}")
+    tz = ZoneInfo(settings.timezone)
+    queue_names, agent_names = display_names(store, "queues"), display_names(store, "agents")
+    rows = []
+    for ident, when, queue, agent, event, data in store.query(
+        "SELECT id, time, queue, agent, event, data FROM queue_log WHERE callid = ?"
+        " ORDER BY time, id",
+        (uniqueid,),
+    ):
+        if not user.sees_queue(queue) or (agent != "NONE" and not user.sees_agent(agent)):
+            continue
+        info = data_columns(data)
+        rows.append({
+            "id": str(ident), "uniqueid": uniqueid, "datetime": local_time(when, tz),
+            "queue": queue, "agent": agent, "event": event,
+            "info1": info[0], "info2": info[1], "info3": info[2], "info4": info[3], "info5": info[4],
+            "agentName": agent_names.get(agent, agent), "queueName": queue_names.get(queue, queue),
+        })  # fmt: skip
+    return rows
+
+
+def list_queues(store: Store, user: Viewer, ident: str | None = None) -> list[dict[str, str]]:
+    """The queues the user may see (with ALL = -1), sorted by name; or the one with `ident`."""
+    rows = [("-1", "ALL", "ALL")] + [
+        (str(i), name, display or name)
+        for i, name, display in store.query("SELECT id, name, display_name FROM queues")
+        if user.sees_queue(name)
+    ]
+    return _entries(rows, ident, ("queue_id", "queue", "queue_name"))
+
+
+def list_agents(store: Store, user: Viewer, ident: str | None = None) -> list[dict[str, str]]:
+    """The agents the user may see (with ALL = -1): a queue-restricted user sees the agents met
+    in its queues (sessions, pauses, calls)."""
+    names = None
+    if user.queues:
+        inside, params = _in("queue", sorted(user.queues))
+        names = {
+            agent
+            for (agent,) in store.query(
+                f"SELECT DISTINCT agent FROM agent_intervals WHERE {inside}"
+                f" UNION SELECT DISTINCT agent FROM queue_calls WHERE {inside}"
+                " AND agent IS NOT NULL",
+                params * 2,
+            )
+        }
+    rows = [("-1", "ALL", "ALL")] + [
+        (str(i), name, display or name)
+        for i, name, display in store.query("SELECT id, name, display_name FROM agents")
+        if user.sees_agent(name) and (names is None or name in names)
+    ]
+    return _entries(rows, ident, ("agent_id", "agent", "agent_name"))
+
+
+def _entries(
+    rows: list[tuple[str, str, str]], ident: str | None, keys: tuple[str, str, str]
+) -> list[dict[str, str]]:
+    if ident is not None:
+        rows = [r for r in rows if r[0] == ident] or [r for r in rows if r[1] == ident][:1]
+        if not rows:
+            raise ReportError(404, f"{keys[1]}_not_found", f"no {keys[1]} {ident!r}")
+    return [dict(zip(keys, row, strict=True)) for row in sorted(rows, key=lambda r: r[1])]
