@@ -111,8 +111,8 @@ class CallTracker:
 
     def _changed(self, before: QueueCall | None, call: QueueCall) -> None:
         self.dirty[call.id] = call
-        if self.keep_before:
-            self.changes.append(CallChange(before, call))
+        if self.keep_before:  # the call object changes on: each change keeps its own copy
+            self.changes.append(CallChange(before, copy.copy(call)))
 
     def apply(self, rec: Record) -> None:
         """Apply one record to the open calls, sessions and pauses."""
