@@ -128,7 +128,7 @@ def test_expire_closes_forgotten_calls():
 
 
 def test_reentering_the_same_queue_makes_two_queue_calls():
-    tracker = CallTracker(keep_before=True)
+    tracker = CallTracker()
     for line in [
         "100|x.1|q|NONE|ENTERQUEUE||555|1",
         "130|x.1|q|NONE|EXITWITHKEY|1|1|1|30",
@@ -137,8 +137,7 @@ def test_reentering_the_same_queue_makes_two_queue_calls():
         "200|x.1|q|Bob|COMPLETECALLER|10|50|1",
     ]:
         tracker.apply(parse_line(line))
-    out = tracker.take()[1]
-    stays = {(c.after.enter_time, c.after.outcome) for c in out}
+    stays = {(c.enter_time, c.outcome) for c in tracker.take()[0]}
     assert stays == {(100, "EXITWITHKEY"), (140, "COMPLETECALLER")}
 
 
