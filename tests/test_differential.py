@@ -1,0 +1,94 @@
+"""Realtime vs history: the simulator runs, the live state's counters equal the day's reports.
+
+The simulator speaks AMI over a real TCP socket and writes a real queue_log; the product follows
+both (AMI listener + queue_log follower) and answers `entity=realtime` and `entity=reports/...`
+over HTTP. Both must tell the same story for the day.
+"""
+
+import asyncio
+import os
+from datetime import UTC, datetime
+
+import httpx
+
+from wallboard.app import create_app
+from wallboard.auth import UserStore
+from wallboard.config import load_settings
+from wallboard.history.store import open_store
+from wallboard.live.service import LiveService
+from wallboard.simulator.model import CallCenterModel, default_config
+from wallboard.simulator.server import SimulatorServer
+
+DAY = "2026-03-10"
+START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC).timestamp()
+
+
+async def until(predicate, what: str, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
+    queue_log = tmp_path / "queue_log"
+    model = CallCenterModel(default_config(seed=7), start_time=START)
+    sim = SimulatorServer(model, queue_log_path=queue_log, speed=0, secret="s3cret")
+    await sim.start()
+    settings = load_settings(
+        environ={},
+        overrides={
+            "db": str(tmp_path / "w.db"), "queue_log": str(queue_log), "ami_host": "127.0.0.1",
+            "ami_port": sim.port, "ami_user": "wallboard", "ami_secret": "s3cret",
+            "timezone": "UTC", "follow_interval": 0.05,
+        },
+    )  # fmt: skip
+    store = open_store(settings.db)
+    UserStore(store).add("boss", "pw-boss-123", admin=True)
+    live = LiveService(settings, store, clock=lambda: model.now)
+    app = create_app(settings, store, services=False)
+    app.state.live = live
+    await live.start()
+    try:
+        await until(lambda: live.listener.synced.is_set(), "AMI resync")
+        for _ in range(90):  # 90 virtual minutes of traffic, a minute at a time
+            await sim.step(60)
+        size = os.path.getsize(queue_log)
+        await until(
+            lambda: store.query_one("SELECT max(position) FROM ingest_files")[0] == size,
+            "the follower to read the whole queue_log",
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://wallboard",
+            auth=("boss", "pw-boss-123"),
+        ) as client:  # fmt: skip
+
+            async def get(entity: str, **params: str) -> dict:
+                response = await client.get(
+                    "/stats/rest/index.php", params={"entity": entity, **params}
+                )
+                assert response.status_code == 200, response.text
+                return response.json()
+
+            realtime = (await get("realtime"))["summary"]["queue"]
+            span = {"start": DAY, "end": DAY}
+            answered = {r["Queue"]: r for r in (await get("reports/answered_calls_by_queue", **span))["rows"]}
+            unanswered = {r["Queue"]: r for r in (await get("reports/unanswered_calls_by_queue", **span))["rows"]}
+            sl = {r["Queue"]: r for r in (await get("reports/service_level", **span))["rows"]}
+    finally:
+        await live.stop()
+        await sim.stop()
+    assert set(realtime) == {"2000", "2001", "2002"}
+    total = 0
+    for queue, row in realtime.items():
+        got_answered = int(answered.get(queue, {}).get("Received", "0"))
+        got_unanswered = int(unanswered.get(queue, {}).get("Unanswered", "0"))
+        assert int(row["Answered"]) == got_answered, queue
+        assert int(row["Unanswered"]) == got_unanswered, queue
+        assert int(row["Abandoned"]) == int(unanswered.get(queue, {}).get("Abandoned", "0")), queue
+        assert int(row["Received"]) == got_answered + got_unanswered, queue
+        assert row["Service Level"] == sl[queue]["SL answered %"], queue
+        total += got_answered + got_unanswered
+    assert total > 100  # the run had real traffic

@@ -1,0 +1,77 @@
+"""Composition root: builds the store, the live state, the AMI listener and the tailer, and the app.
+
+Nothing else constructs long-lived objects; handlers reach them through `request.app.state`
+(`settings`, `store`, `auth`, `live`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from wallboard.config import Settings
+from wallboard.history.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "static"
+TEMPLATES_DIR = ROOT / "templates"
+
+
+def create_app(settings: Settings, store: Store | None = None, services: bool = True) -> Starlette:
+    """The Starlette application; `services=False` leaves out the AMI listener and the tailer."""
+    from wallboard.auth import Authenticator
+    from wallboard.live.service import LiveService
+    from wallboard.web import rest
+
+    store = store or open_store(settings.db)
+    live = LiveService(settings, store) if services else None
+    routes = [
+        Route("/stats/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
+        Route("/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
+        Route("/stats/rest/openapi.json", rest.openapi, methods=["GET"]),
+    ]
+    if STATIC_DIR.is_dir():
+        routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if live is not None:
+            await live.start()
+        try:
+            yield
+        finally:
+            if live is not None:
+                await live.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.auth = Authenticator(store, settings)
+    if live is not None:
+        app.state.live = live
+    return app
+
+
+def run_server(settings: Settings) -> int:
+    """`wallboard serve`: run the app on uvicorn until interrupted."""
+    import uvicorn
+
+    store = open_store(settings.db)
+    from wallboard.auth import UserStore
+
+    if not UserStore(store).list():
+        print(
+            "wallboard: no users yet, so nothing will be served. Add one with:\n"
+            f"  wallboard users add NAME --admin --db {settings.db}"
+        )
+    app = create_app(settings, store)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0

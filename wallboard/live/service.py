@@ -1,0 +1,115 @@
+"""The live side's wiring: inputs (AMI listener, queue_log call changes) → state → subscribers.
+
+A thin async shell: it seeds today's counters from the store, follows the queue_log (so the
+counters come from the same facts as the reports), ticks the state once a second for the
+midnight rollover, and hands every non-empty merge patch to its subscribers (the websocket hub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from wallboard.config import Settings
+from wallboard.history.calls import CallChange
+from wallboard.history.ingest import Ingester, QueueLogFollower
+from wallboard.history.store import Store
+from wallboard.live.ami import AmiListener
+from wallboard.live.state import CallCenterState
+
+log = logging.getLogger(__name__)
+
+Patch = dict[str, Any]
+
+
+def local_day_bounds(now: float, timezone: str) -> tuple[int, int]:
+    """Epoch seconds of the local midnight starting today and of the next one."""
+    zone = ZoneInfo(timezone)
+    today = datetime.fromtimestamp(now, zone).date()
+    start = datetime(today.year, today.month, today.day, tzinfo=zone)
+    following = today + timedelta(days=1)
+    end = datetime(following.year, following.month, following.day, tzinfo=zone)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+class LiveService:
+    """Owns the live state and its inputs; `subscribe(fn)` to receive every patch."""
+
+    def __init__(
+        self, settings: Settings, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.state = CallCenterState(settings.timezone, settings.service_level_for)
+        self._subscribers: list[Callable[[Patch], None]] = []
+        self.listener: AmiListener | None = None
+        if settings.ami_host:
+            self.listener = AmiListener.from_settings(settings, self.state, self.publish, clock)
+            self.listener.tick_interval = None  # this service ticks, AMI or not
+        self.follower: QueueLogFollower | None = None
+        if settings.queue_log:
+            ingester = Ingester(store, settings.stale_call_timeout, keep_changes=True)
+            self.follower = QueueLogFollower(
+                ingester, settings.queue_log, settings.follow_interval, self.apply_changes
+            )
+        self._ticker: asyncio.Task[None] | None = None
+
+    def subscribe(self, callback: Callable[[Patch], None]) -> None:
+        self._subscribers.append(callback)
+
+    def publish(self, patch: Patch) -> None:
+        """Hand a patch to every subscriber; one failing subscriber does not stop the others."""
+        if not patch:
+            return
+        for callback in self._subscribers:
+            try:
+                callback(patch)
+            except Exception:
+                log.exception("live patch subscriber failed")
+
+    def apply_changes(self, changes: Iterable[CallChange]) -> None:
+        """Queue calls changed in the history store: update today's counters."""
+        now = self.clock()
+        for change in changes:
+            self.publish(self.state.apply(change, now))
+
+    def seed(self) -> None:
+        """Today's counters from the store, so a restart at noon loses nothing."""
+        now = self.clock()
+        start, end = local_day_bounds(now, self.settings.timezone)
+        self.publish(self.state.seed(self.store.calls_between(start, end), now))
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.seed)
+        if self.follower is not None:
+            await self.follower.start()
+        if self.listener is not None:
+            await self.listener.start()
+        self._ticker = asyncio.create_task(self._tick(), name="live state tick")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+            self._ticker = None
+        if self.listener is not None:
+            await self.listener.stop()
+        if self.follower is not None:
+            await self.follower.stop()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.publish(self.state.tick(self.clock()))
+            except Exception:
+                log.exception("live state tick failed")
