@@ -119,8 +119,9 @@ class Ingester:
         tracker = self.tracker
         apply = tracker.apply
         created = tracker.created
+        marked = _BAD_UTF8 in text
         for n, line in enumerate(lines):
-            if line.startswith(_BAD_UTF8):
+            if marked and line.startswith(_BAD_UTF8):
                 parsed: Record | Rejected = Rejected(
                     "bad_utf8", "line is not valid UTF-8", line[len(_BAD_UTF8) :]
                 )

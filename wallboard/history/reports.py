@@ -566,6 +566,8 @@ def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, 
         paused_in = measure(_intersect(logged_in, pause_union), scope)
         pause_count = len({s for s, _ in paused.get(agent, ()) if in_window(s, scope)})
         count, talk_s = talk.get(agent, (0, 0))
+        if not (logged_s or paused_s or pause_count or count):
+            continue  # only met outside the time-of-day window
         rows.append({
             "Agent": agent,
             "Logged In (s)": str(logged_s),

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from wallboard.history.calls import Interval, QueueCall
@@ -244,10 +245,11 @@ class Store:
             r.agent for r in batch.records if r.event not in _AGENTLESS and r.agent != "NONE"
         } - self._known_agents
         with self.transaction() as tx:
+            join = "|".join
             tx.insert_rows(
                 "queue_log",
                 ("time", "callid", "queue", "agent", "event", "data"),
-                [(r.time, r.callid, r.queue, r.agent, r.event, "|".join(r.data)) for r in batch.records],
+                [(*r[:5], join(r[5])) for r in batch.records],
             )
             stored = batch.stored_open
             fresh = [_call_row(c) for c in batch.calls if c.id not in stored]
@@ -339,7 +341,7 @@ class _Tx:
         if full:
             sql = head + ", ".join([one] * _ROWS_PER_INSERT)
             flat = [
-                [v for row in rows[i : i + _ROWS_PER_INSERT] for v in row]
+                list(chain.from_iterable(rows[i : i + _ROWS_PER_INSERT]))
                 for i in range(0, full, _ROWS_PER_INSERT)
             ]
             self.executemany(sql, flat)
