@@ -184,3 +184,38 @@ def test_database_row_with_bad_time_is_rejected():
     bad = parse_db_row({"time": "yesterday", "callid": "u", "queuename": "q", "agent": "a",
                         "event": "PAUSE", "data": "x"})  # fmt: skip
     assert isinstance(bad, Rejected) and bad.reason == "bad_epoch"
+
+
+def _careful(line: str):
+    """The careful decoder alone, for comparison with the fast paths."""
+    from wallboard.history import queuelog
+
+    saved = queuelog._FAST
+    queuelog._FAST = {}
+    try:
+        return parse_line(line)
+    finally:
+        queuelog._FAST = saved
+
+
+def test_fast_paths_agree_with_the_careful_decoders():
+    with open("tests/fixtures/lab_queue_log", encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    with open("tests/fixtures/golden_queue_log", encoding="utf-8") as handle:
+        lines += handle.read().splitlines()
+    lines += [
+        "1|u|q|NONE|ENTERQUEUE||555|", "1|u|q|a|CONNECT|2|m|", "1|u|q|a|COMPLETEAGENT|1|2|",
+        "1|u|q|a|CONNECT|x|m|1", "1|u|q|NONE|ABANDON|1|x|3", "1|u|q|a|RINGNOANSWER|1.5",
+        "1|u|q|NONE|EXITWITHTIMEOUT|||", "1|u|q|a|COMPLETECALLER|1|2|y",
+    ]  # fmt: skip
+    for line in lines:
+        assert parse_line(line) == _careful(line), line
+
+
+@given(
+    st.sampled_from(["ENTERQUEUE", "CONNECT", "COMPLETECALLER", "ABANDON", "RINGNOANSWER"]),
+    st.lists(st.one_of(st.integers(-5, 10**6).map(str), st.text(max_size=4)), max_size=4),
+)
+def test_fast_paths_agree_on_any_fields(event, fields):
+    line = "|".join(["1700000000", "u.1", "q", "a", event, *fields])
+    assert parse_line(line) == _careful(line)
