@@ -79,14 +79,15 @@ class LiveService:
         for change in changes:
             self.publish(self.state.apply(change, now))
 
-    def seed(self) -> None:
+    async def seed(self) -> None:
         """Today's counters from the store, so a restart at noon loses nothing."""
         now = self.clock()
         start, end = local_day_bounds(now, self.settings.timezone)
-        self.publish(self.state.seed(self.store.calls_between(start, end), now))
+        calls = await asyncio.to_thread(self.store.calls_between, start, end)
+        self.publish(self.state.seed(calls, now))  # on the loop: the state is not thread-safe
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.seed)
+        await self.seed()
         if self.follower is not None:
             await self.follower.start()
         if self.listener is not None:

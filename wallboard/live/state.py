@@ -1,0 +1,600 @@
+"""CallCenterState: the live picture of every queue, fed typed events, answering merge patches.
+
+Pure and synchronous (invariant 1): no I/O, no clock reads; the caller passes `now`. The state
+is plain JSON-ready data with no arrays and no None (invariant of the websocket protocol):
+
+    {"day": "YYYY-MM-DD",
+     "connection": {"connected": bool, "since": epoch, "error": str},
+     "queues": {name: {
+         "params":   {"strategy", "servicelevel", "max", "weight"},          (from AMI)
+         "members":  {interface: {name, state_interface, membership, penalty, status,
+                                  status_text, paused, pause_reason, in_call, calls_taken,
+                                  last_call, last_pause, login_time, since
+                                  [, callerid, callerid_name, call_uniqueid while in a call]}},
+         "callers":  {uniqueid: {callerid_num, callerid_name, position, since}},
+         "counters": {received, answered, unanswered, abandoned, timeouts,
+                      wait_answered_sum, wait_unanswered_sum, talk_sum, completed,
+                      max_wait, sl_within, sl_unanswered_over, service_level}}}}
+
+Today's counters come only from `CallChange` events of the history side (invariant 2), never
+from AMI, so they equal the reports for today; they reset at local midnight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from datetime import time as day_time
+from operator import attrgetter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from wallboard.live.events import (
+    AgentComplete,
+    AgentConnect,
+    CallChange,
+    CallerJoin,
+    CallerLeave,
+    Connection,
+    MemberAdded,
+    MemberEvent,
+    MemberPause,
+    MemberPenalty,
+    MemberRemoved,
+    MemberRinginuse,
+    MemberStatus,
+    QueueEntry,
+    QueueMember,
+    QueueParams,
+)
+from wallboard.live.patch import copy_tree, diff
+
+# Device state (enum ast_device_state) -> text. app_queue treats UNKNOWN like NOT_INUSE.
+STATUS_TEXT = {
+    0: "available",
+    1: "available",
+    2: "busy",
+    3: "busy",
+    4: "invalid",
+    5: "unavailable",
+    6: "ringing",
+    7: "ringing",
+    8: "onhold",
+}
+
+# Additive counters, in the order of a contribution vector.
+ADDITIVE_COUNTERS = (
+    "received",
+    "answered",
+    "unanswered",
+    "abandoned",
+    "timeouts",
+    "wait_answered_sum",
+    "wait_unanswered_sum",
+    "talk_sum",
+    "completed",
+    "sl_within",
+    "sl_unanswered_over",
+)
+
+# Member block fields of an event -> member keys in the state.
+_MEMBER_FIELDS = (
+    ("name", "name"),
+    ("state_interface", "state_interface"),
+    ("membership", "membership"),
+    ("penalty", "penalty"),
+    ("calls_taken", "calls_taken"),
+    ("last_call", "last_call"),
+    ("last_pause", "last_pause"),
+    ("login_time", "login_time"),
+    ("in_call", "in_call"),
+    ("status", "status"),
+    ("paused", "paused"),
+    ("paused_reason", "pause_reason"),
+)
+_CALL_KEYS = ("callerid", "callerid_name", "call_uniqueid")
+_MEMBER_VALUES = attrgetter(*(attr for attr, _ in _MEMBER_FIELDS))
+_MEMBER_KEYS = tuple(key for _, key in _MEMBER_FIELDS)
+
+
+def _new_member(interface: str) -> dict[str, Any]:
+    return {
+        "name": interface,
+        "state_interface": interface,
+        "membership": "",
+        "penalty": 0,
+        "status": 0,
+        "status_text": STATUS_TEXT[0],
+        "paused": False,
+        "pause_reason": "",
+        "in_call": False,
+        "calls_taken": 0,
+        "last_call": 0,
+        "last_pause": 0,
+        "login_time": 0,
+        "since": 0,
+    }
+
+
+def _member_from(base: dict[str, Any], event: MemberEvent) -> dict[str, Any]:
+    """`base` updated with the fields the event carries (absent fields keep their value)."""
+    member = dict(base)
+    for key, value in zip(_MEMBER_KEYS, _MEMBER_VALUES(event), strict=True):
+        if value is not None:
+            member[key] = value
+    if not member["paused"]:
+        member["pause_reason"] = ""
+    member["status_text"] = STATUS_TEXT.get(member["status"], "unknown")
+    if not member["in_call"]:
+        for key in _CALL_KEYS:
+            member.pop(key, None)
+    return member
+
+
+def _same_activity(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return (
+        old["status_text"] == new["status_text"]
+        and old["paused"] == new["paused"]
+        and old["in_call"] == new["in_call"]
+    )
+
+
+def _flat_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Merge patch between two flat dicts of scalars (each key keeps one type in the state)."""
+    if old == new:
+        return {}
+    get = old.get
+    changes = {key: value for key, value in new.items() if get(key, _ABSENT) != value}
+    if len(old) + len(changes) > len(new):  # some keys may have gone
+        for key in old:
+            if key not in new:
+                changes[key] = None
+    return changes
+
+
+_ABSENT = object()
+
+
+def _sub(patch: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """The nested patch object at `keys`, created on the way."""
+    node = patch
+    for key in keys:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        node = child
+    return node
+
+
+class CallCenterState:
+    """The live state: `apply(event, now)` mutates it and returns the merge patch of the change."""
+
+    def __init__(self, timezone: str, service_level_for: Callable[[str], int]) -> None:
+        self._zone = ZoneInfo(timezone)
+        self._service_level_for = service_level_for
+        self._thresholds: dict[str, int] = {}
+        self._queues: dict[str, dict[str, Any]] = {}
+        self._connection: dict[str, Any] = {"connected": False, "since": 0, "error": ""}
+        self._day = ""
+        self._day_start = float("inf")
+        self._day_end = float("-inf")
+        # Per queue: wait seconds -> number of today's calls with that wait (for an exact max).
+        self._waits: dict[str, dict[int, int]] = {}
+        self._handlers: dict[type, Callable[[Any, float, dict[str, Any]], None]] = {
+            CallerJoin: self._caller_join,
+            CallerLeave: self._caller_leave,
+            AgentConnect: self._agent_connect,
+            AgentComplete: self._agent_complete,
+            MemberStatus: self._member_update,
+            MemberAdded: self._member_update,
+            MemberPause: self._member_update,
+            MemberPenalty: self._member_update,
+            MemberRinginuse: self._member_update,
+            QueueMember: self._member_update,
+            MemberRemoved: self._member_removed,
+            QueueParams: self._queue_params,
+            QueueEntry: self._queue_entry,
+            Connection: self._connection_change,
+            CallChange: self._call_change,
+        }
+
+    # ---------------------------------------------------------------------------- public API
+
+    def apply(self, event: Any, now: float) -> dict[str, Any]:
+        """Apply one typed event; return the RFC 7396 merge patch of what changed ({} if nothing)."""
+        patch: dict[str, Any] = {}
+        if not self._day_start <= now < self._day_end:
+            self._roll(now, patch)
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event, now, patch)
+        return patch
+
+    def snapshot(self) -> dict[str, Any]:
+        """A fresh, JSON-serialisable copy of the whole state (no lists, no None)."""
+        snap: dict[str, Any] = {
+            "connection": dict(self._connection),
+            "queues": copy_tree(self._queues),
+        }
+        if self._day:
+            snap["day"] = self._day
+        return snap
+
+    def reset(self, queue_status_events: Iterable[Any], now: float) -> dict[str, Any]:
+        """Rebuild queues, members and callers from a QueueStatus response (after a (re)connect).
+
+        Today's counters are kept. Returns the patch from the old state to the new one (ghost
+        members, callers and queues deleted with null). A queue missing from the response keeps
+        only its counters when it had calls today, else it is deleted.
+        """
+        patch: dict[str, Any] = {}
+        if not self._day_start <= now < self._day_end:
+            self._roll(now, patch)
+        old_queues = self._queues
+        new_queues: dict[str, dict[str, Any]] = {}
+
+        def queue(name: str) -> dict[str, Any]:
+            q = new_queues.get(name)
+            if q is None:
+                q = new_queues[name] = {"params": {}, "members": {}, "callers": {}}
+            return q
+
+        for event in queue_status_events:
+            if isinstance(event, QueueParams):
+                queue(event.queue)["params"] = self._params_of(event)
+            elif isinstance(event, MemberEvent):
+                old = old_queues.get(event.queue, {}).get("members", {}).get(event.interface)
+                member = _member_from(old or _new_member(event.interface), event)
+                if old is not None and _same_activity(old, member):
+                    member["since"] = old["since"]
+                elif member["paused"] and member["last_pause"] > 0:
+                    member["since"] = member["last_pause"]
+                else:
+                    member["since"] = round(now, 3)
+                queue(event.queue)["members"][event.interface] = member
+            elif isinstance(event, QueueEntry):
+                callers = queue(event.queue)["callers"]
+                old = old_queues.get(event.queue, {}).get("callers", {}).get(event.uniqueid)
+                callers[event.uniqueid] = {
+                    "callerid_num": event.callerid_num,
+                    "callerid_name": event.callerid_name,
+                    "position": event.position if event.position is not None else len(callers) + 1,
+                    "since": old["since"] if old is not None else round(now - (event.wait or 0), 3),
+                }
+        for name, q in new_queues.items():
+            old = old_queues.get(name)
+            q["counters"] = old["counters"] if old is not None else self._zero_counters(name)
+        for name, old in old_queues.items():
+            if name not in new_queues and self._has_calls(old["counters"]):
+                new_queues[name] = {
+                    "params": {},
+                    "members": {},
+                    "callers": {},
+                    "counters": old["counters"],
+                }
+        for name in list(self._waits):
+            if name not in new_queues:
+                del self._waits[name]
+        queues_patch = diff(old_queues, new_queues)
+        self._queues = new_queues
+        if queues_patch:
+            patch["queues"] = queues_patch
+        return patch
+
+    def seed(self, calls: Iterable[Any], now: float) -> dict[str, Any]:
+        """Set today's counters from the history store's queue calls (at start); return the patch."""
+        patch: dict[str, Any] = {}
+        if not self._day_start <= now < self._day_end:
+            self._roll(now, patch)
+        before = {name: dict(q["counters"]) for name, q in self._queues.items()}
+        for name in self._queues:
+            self._queues[name]["counters"] = self._zero_counters(name)
+        self._waits.clear()
+        for call in calls:
+            self._add_call(call, 1, patch=None)
+        for name, q in self._queues.items():
+            old = before.get(name)
+            if old is None:
+                continue  # created while seeding: `_add_call` did not patch it, see below
+            changes = _flat_changes(old, q["counters"])
+            if changes:
+                _sub(patch, "queues", name)["counters"] = changes
+        for name, q in self._queues.items():
+            if name not in before:
+                _sub(patch, "queues")[name] = copy_tree(q)
+        return patch
+
+    def tick(self, now: float) -> dict[str, Any]:
+        """Called every second or so: rolls the counters over at local midnight."""
+        patch: dict[str, Any] = {}
+        if not self._day_start <= now < self._day_end:
+            self._roll(now, patch)
+        return patch
+
+    # ---------------------------------------------------------------------------- day handling
+
+    def _roll(self, now: float, patch: dict[str, Any]) -> None:
+        """Move to the local day containing `now`; zero the counters if the date changed."""
+        day = datetime.fromtimestamp(now, self._zone).date()
+        self._day_start = datetime.combine(day, day_time(0), self._zone).timestamp()
+        self._day_end = datetime.combine(
+            day + timedelta(days=1), day_time(0), self._zone
+        ).timestamp()
+        iso = day.isoformat()
+        if iso == self._day:
+            return
+        self._day = iso
+        patch["day"] = iso
+        self._waits.clear()
+        for name, q in self._queues.items():
+            zero = self._zero_counters(name)
+            changes = _flat_changes(q["counters"], zero)
+            q["counters"] = zero
+            if changes:
+                _sub(patch, "queues", name)["counters"] = changes
+
+    def _threshold(self, queue: str) -> int:
+        value = self._thresholds.get(queue)
+        if value is None:
+            value = self._thresholds[queue] = int(self._service_level_for(queue))
+        return value
+
+    def _zero_counters(self, queue: str) -> dict[str, int]:
+        counters = dict.fromkeys(ADDITIVE_COUNTERS, 0)
+        counters["max_wait"] = 0
+        counters["service_level"] = self._threshold(queue)
+        return counters
+
+    @staticmethod
+    def _has_calls(counters: dict[str, int]) -> bool:
+        return any(counters[key] for key in ADDITIVE_COUNTERS)
+
+    # ---------------------------------------------------------------------------- queues
+
+    def _ensure_queue(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        q = self._queues.get(name)
+        if q is None:
+            q = {"params": {}, "members": {}, "callers": {}, "counters": self._zero_counters(name)}
+            self._queues[name] = q
+            _sub(patch, "queues")[name] = copy_tree(q)
+        return q
+
+    @staticmethod
+    def _params_of(event: QueueParams) -> dict[str, Any]:
+        params: dict[str, Any] = {"strategy": event.strategy}
+        for key, value in (
+            ("servicelevel", event.service_level),
+            ("max", event.max),
+            ("weight", event.weight),
+        ):
+            if value is not None:
+                params[key] = value
+        return params
+
+    def _queue_params(self, event: QueueParams, now: float, patch: dict[str, Any]) -> None:
+        q = self._ensure_queue(event.queue, patch)
+        params = self._params_of(event)
+        changes = _flat_changes(q["params"], params)
+        if changes:
+            q["params"] = params
+            _sub(patch, "queues", event.queue)["params"] = changes
+
+    # ---------------------------------------------------------------------------- members
+
+    def _put_member(
+        self, queue: str, interface: str, member: dict[str, Any], patch: dict[str, Any]
+    ) -> None:
+        q = self._ensure_queue(queue, patch)
+        members = q["members"]
+        old = members.get(interface)
+        members[interface] = member
+        if old is None:
+            _sub(patch, "queues", queue, "members")[interface] = dict(member)
+        else:
+            changes = _flat_changes(old, member)
+            if changes:
+                _sub(patch, "queues", queue, "members")[interface] = changes
+
+    def _member_update(self, event: MemberEvent, now: float, patch: dict[str, Any]) -> None:
+        q = self._queues.get(event.queue)
+        old = q["members"].get(event.interface) if q is not None else None
+        member = _member_from(old or _new_member(event.interface), event)
+        if old is None or not _same_activity(old, member):
+            member["since"] = round(now, 3)
+        self._put_member(event.queue, event.interface, member, patch)
+
+    def _member_removed(self, event: MemberRemoved, now: float, patch: dict[str, Any]) -> None:
+        q = self._queues.get(event.queue)
+        if q is not None and q["members"].pop(event.interface, None) is not None:
+            _sub(patch, "queues", event.queue, "members")[event.interface] = None
+
+    def _agent_connect(self, event: AgentConnect, now: float, patch: dict[str, Any]) -> None:
+        q = self._queues.get(event.queue)
+        if q is None:
+            return
+        if event.uniqueid and event.uniqueid in q["callers"]:
+            self._remove_caller(event.queue, event.uniqueid, None, patch)
+        old = q["members"].get(event.interface)
+        if old is None:
+            return
+        member = dict(old)
+        member["in_call"] = True
+        member["callerid"] = event.callerid_num
+        member["callerid_name"] = event.callerid_name
+        member["call_uniqueid"] = event.uniqueid
+        if not old["in_call"]:
+            member["since"] = round(now, 3)
+        self._put_member(event.queue, event.interface, member, patch)
+
+    def _agent_complete(self, event: AgentComplete, now: float, patch: dict[str, Any]) -> None:
+        """End the member's call; without a Uniqueid it is matched by queue + interface alone."""
+        q = self._queues.get(event.queue)
+        old = q["members"].get(event.interface) if q is not None else None
+        if old is None:
+            return
+        current = old.get("call_uniqueid")
+        if event.uniqueid and current and current != event.uniqueid:
+            return  # the end of an older call: the member is on another one now
+        member = dict(old)
+        member["in_call"] = False
+        for key in _CALL_KEYS:
+            member.pop(key, None)
+        if old["in_call"]:
+            member["since"] = round(now, 3)
+        self._put_member(event.queue, event.interface, member, patch)
+
+    # ---------------------------------------------------------------------------- callers
+
+    def _caller_join(self, event: CallerJoin, now: float, patch: dict[str, Any]) -> None:
+        q = self._ensure_queue(event.queue, patch)
+        callers = q["callers"]
+        old = callers.get(event.uniqueid)
+        if old is not None:
+            caller = dict(old)
+            caller["callerid_num"] = event.callerid_num
+            caller["callerid_name"] = event.callerid_name
+            if event.position is not None:
+                caller["position"] = event.position
+            changes = _flat_changes(old, caller)
+            if changes:
+                callers[event.uniqueid] = caller
+                _sub(patch, "queues", event.queue, "callers")[event.uniqueid] = changes
+            return
+        position = event.position
+        if position is None:
+            position = 1 + max((c["position"] for c in callers.values()), default=0)
+        else:
+            self._shift(event.queue, callers, position, 1, patch)
+        caller = {
+            "callerid_num": event.callerid_num,
+            "callerid_name": event.callerid_name,
+            "position": position,
+            "since": round(now, 3),
+        }
+        callers[event.uniqueid] = caller
+        _sub(patch, "queues", event.queue, "callers")[event.uniqueid] = dict(caller)
+
+    def _caller_leave(self, event: CallerLeave, now: float, patch: dict[str, Any]) -> None:
+        if event.queue in self._queues:
+            self._remove_caller(event.queue, event.uniqueid, event.position, patch)
+
+    def _remove_caller(
+        self, queue: str, uniqueid: str, position: int | None, patch: dict[str, Any]
+    ) -> None:
+        """Remove a caller; those behind move up one place, as in Asterisk."""
+        callers = self._queues[queue]["callers"]
+        caller = callers.pop(uniqueid, None)
+        if caller is not None:
+            _sub(patch, "queues", queue, "callers")[uniqueid] = None
+            if position is None:
+                position = caller["position"]
+        if position is not None:
+            self._shift(queue, callers, position + 1, -1, patch)
+
+    @staticmethod
+    def _shift(
+        queue: str, callers: dict[str, dict[str, Any]], start: int, step: int, patch: dict[str, Any]
+    ) -> None:
+        """Move every caller at `start` or behind by `step` places."""
+        moved = None
+        for uniqueid, caller in callers.items():
+            if caller["position"] >= start:
+                caller["position"] += step
+                if moved is None:
+                    moved = _sub(patch, "queues", queue, "callers")
+                moved.setdefault(uniqueid, {})["position"] = caller["position"]
+
+    def _queue_entry(self, event: QueueEntry, now: float, patch: dict[str, Any]) -> None:
+        q = self._ensure_queue(event.queue, patch)
+        callers = q["callers"]
+        old = callers.get(event.uniqueid)
+        caller = {
+            "callerid_num": event.callerid_num,
+            "callerid_name": event.callerid_name,
+            "position": event.position
+            if event.position is not None
+            else (old["position"] if old else len(callers) + 1),
+            "since": old["since"] if old else round(now - (event.wait or 0), 3),
+        }
+        changes = _flat_changes(old or {}, caller)
+        if changes:
+            callers[event.uniqueid] = caller
+            _sub(patch, "queues", event.queue, "callers")[event.uniqueid] = changes
+
+    # ---------------------------------------------------------------------------- connection
+
+    def _connection_change(self, event: Connection, now: float, patch: dict[str, Any]) -> None:
+        old = self._connection
+        since = old["since"]
+        if old["connected"] != event.connected or not since:
+            since = round(now, 3)
+        new = {"connected": event.connected, "since": since, "error": event.error}
+        changes = _flat_changes(old, new)
+        if changes:
+            self._connection = new
+            patch["connection"] = changes
+
+    # ---------------------------------------------------------------------------- counters
+
+    def _call_change(self, event: CallChange, now: float, patch: dict[str, Any]) -> None:
+        before = self._contribution(event.before)
+        after = self._contribution(event.after)
+        if before == after:
+            return
+        touched: dict[str, dict[str, int]] = {}
+        for contribution, sign in ((before, -1), (after, 1)):
+            if contribution is None:
+                continue
+            queue = contribution[0]
+            q = self._ensure_queue(queue, patch)
+            if queue not in touched:
+                touched[queue] = dict(q["counters"])
+            self._add(queue, contribution, sign)
+        for queue, old in touched.items():
+            changes = _flat_changes(old, self._queues[queue]["counters"])
+            if changes:
+                _sub(patch, "queues", queue, "counters").update(changes)
+
+    def _add_call(self, call: Any, sign: int, patch: dict[str, Any] | None) -> None:
+        contribution = self._contribution(call)
+        if contribution is not None:
+            self._ensure_queue(contribution[0], patch if patch is not None else {})
+            self._add(contribution[0], contribution, sign)
+
+    def _contribution(self, call: Any) -> tuple[str, tuple[int, ...], int] | None:
+        """(queue, additive counter vector, wait) of one queue call for today; None if it adds nothing.
+
+        A call counts for today when its enter_time falls in the current local day. Waiting calls
+        add nothing; answered ones count from their connect, their talk once they have ended.
+        """
+        if call is None or not self._day_start <= call.enter_time < self._day_end:
+            return None
+        wait = call.wait or 0
+        threshold = self._threshold(call.queue)
+        if call.answered:
+            ended = call.outcome not in (None, "CONNECT")
+            talk = (call.talk or 0) if ended else 0
+            vector = (1, 1, 0, 0, 0, wait, 0, talk, int(ended), int(wait <= threshold), 0)
+        elif call.unanswered:
+            outcome = call.outcome
+            vector = (
+                1, 0, 1, int(outcome == "ABANDON"), int(outcome == "EXITWITHTIMEOUT"),
+                0, wait, 0, 0, 0, int(wait > threshold),
+            )  # fmt: skip
+        else:
+            return None
+        return call.queue, vector, wait
+
+    def _add(self, queue: str, contribution: tuple[str, tuple[int, ...], int], sign: int) -> None:
+        counters = self._queues[queue]["counters"]
+        for key, value in zip(ADDITIVE_COUNTERS, contribution[1], strict=True):
+            if value:
+                counters[key] += sign * value
+        waits = self._waits.setdefault(queue, {})
+        wait = contribution[2]
+        count = waits.get(wait, 0) + sign
+        if count > 0:
+            waits[wait] = count
+        else:
+            waits.pop(wait, None)
+        counters["max_wait"] = max(waits, default=0)
