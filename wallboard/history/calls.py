@@ -174,18 +174,12 @@ class CallTracker:
             before = self._copy(old)
             self._close(old, rec.time, STALE)
             self._changed(before, old)
+        origpos = rec.origpos
         call = QueueCall(
-            self.next_id,
-            rec.callid,
-            rec.queue,
-            rec.time,
-            position=rec.origpos,
-            origpos=rec.origpos,
-            callerid=rec.callerid or "",
-            callerid_name=rec.callerid_name or "",
-            url=rec.url or "",
-            did=self.dids.pop(rec.callid, ""),
-        )
+            self.next_id, rec.callid, rec.queue, rec.time, None, None, None, None, None, None,
+            None, origpos, origpos, rec.callerid or "", rec.callerid_name or "", rec.url or "",
+            self.dids.pop(rec.callid, "") if self.dids else "", "", "",
+        )  # fmt: skip
         self.calls[key] = call
         self.next_id += 1
         self.created += 1

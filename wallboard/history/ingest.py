@@ -116,6 +116,10 @@ class Ingester:
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        if "\r" in text:
+            lines = [line.rstrip("\r") for line in lines]
+        texts: list[str] = []
+        batch.texts = texts
         tracker = self.tracker
         apply = tracker.apply
         created = tracker.created
@@ -138,6 +142,7 @@ class Ingester:
                 summary.duplicates += 1
                 continue
             records.append(parsed)
+            texts.append(line)
             apply(parsed)
         if records:
             tracker.expire(records[-1].time, self.stale_timeout)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from wallboard.history.calls import Interval, QueueCall
@@ -87,6 +88,20 @@ class Batch:
     # ids of open calls already written: those are updated, the rest inserted; write_batch
     # replaces it with the set after this batch.
     stored_open: frozenset[int] = frozenset()
+    # The stored records' lines as read (no newline), when the reader has them: their split
+    # is the raw row, cheaper than rebuilding it from the records.
+    texts: list[str] | None = None
+
+    def raw_rows(self) -> list[Sequence[Any]]:
+        """(time, callid, queue, agent, event, data) of every record, for the queue_log table."""
+        if self.texts is None:
+            return [(*r[:5], "|".join(r[5])) for r in self.records]
+        rows = [text.split("|", 5) for text in self.texts]
+        if 5 in set(map(len, rows)):  # a line without the data separator (rare)
+            for row in rows:
+                if len(row) == 5:
+                    row.append("")
+        return rows
 
 
 class Store:
@@ -240,17 +255,11 @@ class Store:
 
     def write_batch(self, batch: Batch, now: int) -> None:
         """Write a batch's events, calls, intervals, rejects and file position atomically."""
-        new_queues = {r.queue for r in batch.records} - self._known_queues
-        new_agents = {
-            r.agent for r in batch.records if r.event not in _AGENTLESS and r.agent != "NONE"
-        } - self._known_agents
+        new_queues = set(map(_QUEUE_OF, batch.records)) - self._known_queues
+        agents = {c.agent for c in batch.calls if c.agent} | {i.agent for i in batch.intervals}
+        new_agents = agents - self._known_agents
         with self.transaction() as tx:
-            join = "|".join
-            tx.insert_rows(
-                "queue_log",
-                ("time", "callid", "queue", "agent", "event", "data"),
-                [(*r[:5], join(r[5])) for r in batch.records],
-            )
+            tx.insert_rows("queue_log", RAW_COLUMNS, batch.raw_rows())
             stored = batch.stored_open
             fresh = [_call_row(c) for c in batch.calls if c.id not in stored]
             tx.insert_rows("queue_calls", CALL_COLUMNS, fresh)
@@ -350,7 +359,8 @@ class _Tx:
 
 
 _ROWS_PER_INSERT = 50
-_AGENTLESS = frozenset({"QUEUESTART", "CONFIGRELOAD", "DID"})
+_QUEUE_OF = itemgetter(2)
+RAW_COLUMNS = ("time", "callid", "queue", "agent", "event", "data")
 
 _UPSERT_CALL = (
     f"INSERT INTO queue_calls ({', '.join(CALL_COLUMNS)}) VALUES"
@@ -360,12 +370,7 @@ _UPSERT_CALL = (
 )
 
 
-def _call_row(c: QueueCall) -> tuple:
-    return (
-        c.id, c.callid, c.queue, c.enter_time, c.connect_time, c.end_time, c.outcome, c.agent, c.wait,
-        c.ring, c.talk, c.position, c.origpos, c.callerid, c.callerid_name, c.url, c.did,
-        c.target, c.member_uid,
-    )  # fmt: skip
+_call_row = attrgetter(*CALL_COLUMNS)  # QueueCall -> row tuple, in C
 
 
 def data_columns(data: str) -> list[str]:
