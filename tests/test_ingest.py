@@ -255,3 +255,26 @@ async def test_follow_waits_for_a_file_that_does_not_exist_yet(tmp_path):
     finally:
         await follower.stop()
     assert follower.errors == 0
+
+
+def test_call_events_are_found_through_the_time_index(tmp_path):
+    store = open_store(str(tmp_path / "w.db"))
+    import_files(store, [GOLDEN])
+    events = store.call_events("c1.1")
+    assert [e[4] for e in events] == [
+        "DID", "ENTERQUEUE", "RINGNOANSWER", "CONNECT", "COMPLETECALLER",
+    ]  # fmt: skip
+    assert events[3][5] == "12|c1.2|7"
+    c4 = [(e[2], e[4]) for e in store.call_events("c4.1")]
+    assert c4 == [
+        ("support", "ENTERQUEUE"), ("support", "EXITWITHTIMEOUT"), ("sales", "ENTERQUEUE"),
+        ("sales", "CONNECT"), ("sales", "BLINDTRANSFER"),
+    ]  # fmt: skip
+    # not a queue call, but an Asterisk uniqueid: found from the epoch it starts with
+    assert [e[4] for e in store.call_events("1700001540.7")] == ["AGENTLOGIN", "AGENTLOGOFF"]
+    assert store.call_events("nothing-here") == []
+    plan = store.query(
+        "EXPLAIN QUERY PLAN SELECT id FROM queue_log WHERE time >= ? AND time <= ? AND callid = ?",
+        (0, 1, "x"),
+    )
+    assert any("queue_log_time" in str(step) for step in plan)

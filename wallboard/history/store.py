@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
@@ -316,8 +316,34 @@ class Store:
             )
         ]
 
-    def iter_calls(self, rows: Iterable[tuple]) -> list[QueueCall]:
-        return [QueueCall(*row) for row in rows]
+    def call_events(self, callid: str) -> list[tuple[int, int, str, str, str, str]]:
+        """(id, time, queue, agent, event, data) of every stored event of a call, in order.
+
+        Found through the time index: the window runs from the call's first queue stay (or the
+        epoch its Asterisk uniqueid starts with) to its last end, with a margin for the lines
+        written around the stays (DID before, custom events after).
+        """
+        row = self.query_one(
+            "SELECT min(enter_time), max(coalesce(end_time, connect_time, enter_time))"
+            " FROM queue_calls WHERE callid = ?",
+            (callid,),
+        )
+        low, high = (row[0], row[1]) if row and row[0] is not None else (None, None)
+        head = callid.split(".", 1)[0]
+        if head.isdigit() and len(head) <= 12:
+            born = int(head)
+            low = born if low is None else min(low, born)
+            high = born + 86400 if high is None else high
+        if low is None or high is None:
+            return []
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in self.query(
+                "SELECT id, time, queue, agent, event, data FROM queue_log"
+                " WHERE time >= ? AND time <= ? AND callid = ? ORDER BY time, id",
+                (low - CALL_MARGIN, high + CALL_MARGIN, callid),
+            )
+        ]
 
 
 class _Tx:
@@ -360,6 +386,7 @@ class _Tx:
 
 _ROWS_PER_INSERT = 50
 _QUEUE_OF = itemgetter(2)
+CALL_MARGIN = 3600  # seconds around a call's stays searched for its other events
 RAW_COLUMNS = ("time", "callid", "queue", "agent", "event", "data")
 
 _UPSERT_CALL = (
