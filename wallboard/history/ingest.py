@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 _BAD_UTF8 = "\x00bad-utf8"
-_EMPTY = Rejected("empty", "empty line", "")
 FINGERPRINT_BYTES = 4096
 
 
@@ -112,38 +111,44 @@ class Ingester:
         summary: ImportSummary,
     ) -> list[CallChange]:
         batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
-        records = batch.records
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         if "\r" in text:
             lines = [line.rstrip("\r") for line in lines]
-        texts: list[str] = []
-        batch.texts = texts
         tracker = self.tracker
-        apply = tracker.apply
         created = tracker.created
-        marked = _BAD_UTF8 in text
-        for n, line in enumerate(lines):
-            if marked and line.startswith(_BAD_UTF8):
-                parsed: Record | Rejected = Rejected(
-                    "bad_utf8", "line is not valid UTF-8", line[len(_BAD_UTF8) :]
-                )
-            else:
-                parsed = parse_line(line) if line else _EMPTY
-            if type(parsed) is not Record:
-                if parsed is not _EMPTY:
-                    batch.rejected.append((first_line_no + n, parsed))
-                    summary.rejected[parsed.reason] += 1
-                continue
-            if high_water is not None and parsed.time <= high_water and self._duplicate(
-                parsed, seen
-            ):
-                summary.duplicates += 1
-                continue
-            records.append(parsed)
-            texts.append(line)
-            apply(parsed)
+        parsed = list(map(parse_line, lines))
+        if _BAD_UTF8 in text:
+            for n, line in enumerate(lines):
+                if line.startswith(_BAD_UTF8):
+                    detail = line[len(_BAD_UTF8) :]
+                    parsed[n] = Rejected("bad_utf8", "line is not valid UTF-8", detail)
+        good = [p for p in parsed if type(p) is Record]
+        if len(good) == len(parsed):
+            texts = lines
+        else:  # set the rejected lines aside, with their line numbers
+            texts = []
+            good = []
+            for n, (line, item) in enumerate(zip(lines, parsed, strict=True)):
+                if type(item) is Record:
+                    good.append(item)
+                    texts.append(line)
+                elif item.reason != "empty" or line.strip():
+                    batch.rejected.append((first_line_no + n, item))
+                    summary.rejected[item.reason] += 1
+        if high_water is not None:  # a file new to the store may repeat what it holds
+            kept = [
+                (r, line)
+                for r, line in zip(good, texts, strict=True)
+                if r.time > high_water or not self._duplicate(r.time, line, seen)
+            ]
+            summary.duplicates += len(good) - len(kept)
+            good = [r for r, _ in kept]
+            texts = [line for _, line in kept]
+        batch.records = records = good
+        batch.texts = texts
+        deque(map(tracker.apply, records), maxlen=0)  # apply each, in order, at C speed
         if records:
             tracker.expire(records[-1].time, self.stale_timeout)
         calls, changes, intervals = tracker.take()
@@ -160,10 +165,17 @@ class Ingester:
         summary.calls += tracker.created - created
         return changes
 
-    def _duplicate(self, rec: Record, seen: Counter[tuple]) -> bool:
-        key = (rec.time, rec.callid, rec.queue, rec.agent, rec.event, rec.data)
+    def _duplicate(self, when: int, line: str, seen: Counter[tuple]) -> bool:
+        """Whether this line is already stored (as often as it has been seen in this read)."""
+        key = (when, line)
         seen[key] += 1
-        return seen[key] <= self.store.count_identical(rec)
+        stored = 0
+        for block in self.store.blocks_covering(when):
+            counts = self._stored_lines.get(block)
+            if counts is None:
+                counts = self._stored_lines[block] = Counter(self.store.block_lines(block))
+            stored += counts[line]
+        return seen[key] <= stored
 
     def read_from(
         self,
@@ -181,6 +193,7 @@ class Ingester:
         """
         known = fingerprint is not None and self.store.file_position(fingerprint) is not None
         high_water = None if known else self.store.high_water()  # new file: check its overlap
+        self._stored_lines: dict[int, Counter[str]] = {}  # block id -> its lines, counted
         seen: Counter[tuple] = Counter()
         changes: list[CallChange] = []
         line_no = self._lines_before(fingerprint) + 1

@@ -261,7 +261,9 @@ def threshold_sql(thresholds: Mapping[str, int], default: int) -> tuple[str, lis
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
-def render(template: str, slots: Mapping[str, Callable[[], tuple[str, list[Any]]]]) -> tuple[str, list[Any]]:
+def render(
+    template: str, slots: Mapping[str, Callable[[], tuple[str, list[Any]]]]
+) -> tuple[str, list[Any]]:
     """Fill a template's `{slot}`s in order, collecting their parameters in the same order."""
     params: list[Any] = []
 
@@ -415,7 +417,9 @@ _HOLDTIME_LABELS = tuple(f"{limit} secs" for limit in HOLDTIME_LIMITS) + (
 )
 _BUCKET_SQL = (
     "CASE "
-    + " ".join(f"WHEN COALESCE(wait, 0) <= {limit} THEN {n}" for n, limit in enumerate(HOLDTIME_LIMITS))
+    + " ".join(
+        f"WHEN COALESCE(wait, 0) <= {limit} THEN {n}" for n, limit in enumerate(HOLDTIME_LIMITS)
+    )
     + f" ELSE {len(HOLDTIME_LIMITS)} END"
 )
 
@@ -618,6 +622,16 @@ def _transfers(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]
 # -- the catalogue ---------------------------------------------------------------------------------
 
 _CALLS = "FROM queue_calls WHERE {calls}"
+# Where a transfer went: exten@context for blind ones; an attended transfer's bridge or channels
+# are unique ids, so those count as "attended" (one by application keeps its APP|name). No `%`
+# in report SQL: psycopg reads it as a placeholder.
+_TRANSFER_TO = (
+    "CASE WHEN outcome = 'ATTENDEDTRANSFER' AND SUBSTR(target, 1, 4) <> 'APP|' THEN 'attended'"
+    " ELSE target END"
+)
+# The kind of an interval as an expression, so that the planner reads agent_intervals by its time
+# index rather than by the (kind, agent, queue, start_time) unique index (half the table).
+_KINDS = {"sessions": "COALESCE(kind, '') = 'session'", "pauses": "COALESCE(kind, '') = 'pause'"}
 _DISTRIBUTION_SQL = (
     "SELECT {local_enter} / 3600, COUNT(*),"
     f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
@@ -630,19 +644,29 @@ _DISTRIBUTION_SQL = (
 )
 _LOGINS_SQL = (
     "SELECT {local_start} / 3600, COUNT(*) FROM agent_intervals"
-    " WHERE kind = 'session' AND {logins} GROUP BY 1"
+    " WHERE {sessions} AND {logins} GROUP BY 1"
 )
 _LOGOFFS_SQL = (
     "SELECT {local_end} / 3600, COUNT(*) FROM agent_intervals"
-    " WHERE kind = 'session' AND {logoffs} GROUP BY 1"
+    " WHERE {sessions} AND {logoffs} GROUP BY 1"
 )
 
 
 def _distribution_report(period: str) -> Report:
     return Report(
         f"distribution_by_{period}",
-        ("Period", "Received", "Answered", "% Answered", "Unanswered", "% Unanswered",
-         "Avg Call Time", "Avg Wait", "Logins", "Logoffs"),  # fmt: skip
+        (
+            "Period",
+            "Received",
+            "Answered",
+            "% Answered",
+            "Unanswered",
+            "% Unanswered",
+            "Avg Call Time",
+            "Avg Wait",
+            "Logins",
+            "Logoffs",
+        ),  # fmt: skip
         (_DISTRIBUTION_SQL, _LOGINS_SQL, _LOGOFFS_SQL),
         _distribution(period),
     )
@@ -651,8 +675,23 @@ def _distribution_report(period: str) -> Report:
 CATALOGUE: tuple[Report, ...] = (
     Report(
         "answered_calls_detail",
-        ("datetime", "queue", "agent", "callerid", "event", "waitTime", "ringTime", "callTime",
-         "agentName", "queueName", "recording", "uniqueid", "callflow", "url", "did"),  # fmt: skip
+        (
+            "datetime",
+            "queue",
+            "agent",
+            "callerid",
+            "event",
+            "waitTime",
+            "ringTime",
+            "callTime",
+            "agentName",
+            "queueName",
+            "recording",
+            "uniqueid",
+            "callflow",
+            "url",
+            "did",
+        ),  # fmt: skip
         (
             f"SELECT COUNT(*) {_CALLS} AND {ANSWERED}",
             "SELECT connect_time, queue, agent, callerid, outcome, wait, ring, talk, callid, url,"
@@ -669,8 +708,16 @@ CATALOGUE: tuple[Report, ...] = (
     ),
     Report(
         "answered_calls_by_agent",
-        ("Agent", "Calls", "% Calls", "Call Time", "% Call Time", "Avg Call Time", "Hold Time",
-         "Avg Hold Time"),  # fmt: skip
+        (
+            "Agent",
+            "Calls",
+            "% Calls",
+            "Call Time",
+            "% Call Time",
+            "Avg Call Time",
+            "Hold Time",
+            "Avg Hold Time",
+        ),  # fmt: skip
         (
             "SELECT agent, COUNT(*), SUM(talk), COUNT(talk), SUM(wait), COUNT(wait)"
             f" {_CALLS} AND {ANSWERED} GROUP BY agent ORDER BY agent",
@@ -703,8 +750,19 @@ CATALOGUE: tuple[Report, ...] = (
     ),
     Report(
         "unanswered_calls_detail",
-        ("datetime", "queue", "callerid", "event", "waitTime", "position", "origPosition",
-         "uniqueid", "callflow", "url", "did"),  # fmt: skip
+        (
+            "datetime",
+            "queue",
+            "callerid",
+            "event",
+            "waitTime",
+            "position",
+            "origPosition",
+            "uniqueid",
+            "callflow",
+            "url",
+            "did",
+        ),  # fmt: skip
         (
             f"SELECT COUNT(*) {_CALLS} AND {UNANSWERED}",
             "SELECT COALESCE(end_time, enter_time), queue, callerid, outcome, wait, position,"
@@ -725,7 +783,9 @@ CATALOGUE: tuple[Report, ...] = (
     Report(
         "unanswered_calls_by_event",
         ("Cause", "Count", "%"),
-        (f"SELECT outcome, COUNT(*) {_CALLS} AND {UNANSWERED} GROUP BY outcome ORDER BY 2 DESC, 1",),
+        (
+            f"SELECT outcome, COUNT(*) {_CALLS} AND {UNANSWERED} GROUP BY outcome ORDER BY 2 DESC, 1",
+        ),
         _count_share("Cause", "Count", "%"),
     ),
     _distribution_report("hour"),
@@ -734,8 +794,15 @@ CATALOGUE: tuple[Report, ...] = (
     _distribution_report("month"),
     Report(
         "service_level",
-        ("Queue", "Threshold", "Answered", "Answered Within", "SL answered %", "Unanswered",
-         "SL offered %"),  # fmt: skip
+        (
+            "Queue",
+            "Threshold",
+            "Answered",
+            "Answered Within",
+            "SL answered %",
+            "Unanswered",
+            "SL offered %",
+        ),  # fmt: skip
         (
             "SELECT queue, {threshold},"
             f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
@@ -748,13 +815,19 @@ CATALOGUE: tuple[Report, ...] = (
     ),
     Report(
         "agent_sessions",
-        ("Agent", "Logged In (s)", "Paused (s)", "Pauses", "Calls", "Talk Time (s)",
-         "Occupancy %"),  # fmt: skip
+        (
+            "Agent",
+            "Logged In (s)",
+            "Paused (s)",
+            "Pauses",
+            "Calls",
+            "Talk Time (s)",
+            "Occupancy %",
+        ),  # fmt: skip
         (
             "SELECT agent, start_time, end_time FROM agent_intervals"
-            " WHERE kind = 'session' AND {overlap}",
-            "SELECT agent, start_time, end_time FROM agent_intervals"
-            " WHERE kind = 'pause' AND {overlap}",
+            " WHERE {sessions} AND {overlap}",
+            "SELECT agent, start_time, end_time FROM agent_intervals WHERE {pauses} AND {overlap}",
             f"SELECT agent, COUNT(*), SUM(talk) {_CALLS} AND {ANSWERED} GROUP BY agent",
         ),
         _agent_sessions,
@@ -763,9 +836,9 @@ CATALOGUE: tuple[Report, ...] = (
         "agent_pauses",
         ("Agent", "Queue", "Start", "End", "Duration", "Reason"),
         (
-            "SELECT COUNT(*) FROM agent_intervals WHERE kind = 'pause' AND {logins}",
+            "SELECT COUNT(*) FROM agent_intervals WHERE {pauses} AND {logins}",
             "SELECT agent, queue, start_time, end_time, reason FROM agent_intervals"
-            " WHERE kind = 'pause' AND {logins} ORDER BY start_time, id",
+            " WHERE {pauses} AND {logins} ORDER BY start_time, id",
         ),
         _agent_pauses,
         paged=True,
@@ -774,8 +847,8 @@ CATALOGUE: tuple[Report, ...] = (
         "transfers",
         ("Agent", "To", "Count"),
         (
-            f"SELECT agent, target, COUNT(*) {_CALLS} AND {TRANSFERRED}"
-            " GROUP BY agent, target ORDER BY agent, target",
+            f"SELECT agent, {_TRANSFER_TO}, COUNT(*) {_CALLS} AND {TRANSFERRED}"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
         ),
         _transfers,
     ),
@@ -792,13 +865,13 @@ def resolve_names(
     """Names for given names or ids (None = all); a name the viewer may not see → 403."""
     if not tokens or any(t.upper() == "ALL" or t == "-1" for t in tokens):
         return None
-    known = dict(store.query(f"SELECT name, id FROM {table}"))  # noqa: S608 - fixed table names
+    known = dict(store.query(f"SELECT name, id FROM {table}"))
     by_id = {str(ident): name for name, ident in known.items()}
     names = []
     for token in tokens:
         name = token if token in known else by_id.get(token, token)
         if not visible(name):
-            raise ReportError(403, f"forbidden_{what}", f"not allowed to see {what} {token!r}")
+            raise ReportError(403, f"forbidden_{what}", f"not allowed to see {what} {token[:80]!r}")
         names.append(name)
     return tuple(dict.fromkeys(names))
 
@@ -817,7 +890,7 @@ def resolve_scope(store: Store, tz: tzinfo, params: ReportParams, user: Viewer) 
 def display_names(store: Store, table: str) -> dict[str, str]:
     return {
         name: display or name
-        for name, display in store.query(f"SELECT name, display_name FROM {table}")  # noqa: S608
+        for name, display in store.query(f"SELECT name, display_name FROM {table}")
     }
 
 
@@ -834,6 +907,7 @@ def slots_for(
         "local_start": lambda: local_sql(scope, "start_time"),
         "local_end": lambda: local_sql(scope, "end_time"),
         "threshold": lambda: threshold_sql(thresholds, default_threshold),
+        **{name: (lambda sql=sql: (sql, [])) for name, sql in _KINDS.items()},
     }
 
 
@@ -843,7 +917,7 @@ def run_report(
     """Run one report of the catalogue for a user: the requested page and the row count."""
     report = REPORTS.get(name)
     if report is None:
-        raise ReportError(404, "unknown_report", f"no report named {name!r}")
+        raise ReportError(404, "unknown_report", f"no report named {name[:80]!r}")
     tz = ZoneInfo(settings.timezone)
     scope = resolve_scope(store, tz, params, user)
     slots = slots_for(scope, settings.service_levels, settings.service_level)
@@ -854,7 +928,9 @@ def run_report(
         records = store.query_one(*count_sql)[0]
         rows: list[tuple] = []
         if offset < records:
-            rows = store.query(rows_sql[0] + " LIMIT ? OFFSET ?", rows_sql[1] + [params.rows, offset])
+            rows = store.query(
+                rows_sql[0] + " LIMIT ? OFFSET ?", rows_sql[1] + [params.rows, offset]
+            )
             ctx = Context(tz, scope, params.now, display_names(store, "queues"),
                           display_names(store, "agents"))  # fmt: skip
         return Page(records, report.shape([rows], ctx))
@@ -981,14 +1057,17 @@ def search_row(
     }
 
 
-def call_events(store: Store, settings: Settings, uniqueid: str, user: Viewer) -> list[dict[str, str]]:
+def call_events(
+    store: Store, settings: Settings, uniqueid: str, user: Viewer
+) -> list[dict[str, str]]:
     """Every queue_log row of a call the user may see, in time order; 404 for others."""
     stays = store.query("SELECT queue, agent FROM queue_calls WHERE callid = ?", (uniqueid,))
     if not any(
-        user.sees_queue(queue) and (not user.agents or (agent is not None and user.sees_agent(agent)))
+        user.sees_queue(queue)
+        and (not user.agents or (agent is not None and user.sees_agent(agent)))
         for queue, agent in stays
     ):
-        raise ReportError(404, "call_not_found", f"no call {uniqueid!r}")
+        raise ReportError(404, "call_not_found", f"no call {uniqueid[:80]!r}")
     tz = ZoneInfo(settings.timezone)
     queue_names, agent_names = display_names(store, "queues"), display_names(store, "agents")
     rows = []
@@ -1048,5 +1127,5 @@ def _entries(
     if ident is not None:
         rows = [r for r in rows if r[0] == ident] or [r for r in rows if r[1] == ident][:1]
         if not rows:
-            raise ReportError(404, f"{keys[1]}_not_found", f"no {keys[1]} {ident!r}")
+            raise ReportError(404, f"{keys[1]}_not_found", f"no {keys[1]} {ident[:80]!r}")
     return [dict(zip(keys, row, strict=True)) for row in sorted(rows, key=lambda r: r[1])]

@@ -17,17 +17,19 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from wallboard.history.calls import Interval, QueueCall
-from wallboard.history.queuelog import Record, Rejected
+from wallboard.history.queuelog import Record, Rejected, format_line
 
 log = logging.getLogger(__name__)
 
 # Each migration is a list of statements; {id} and {int} are filled in per backend.
 MIGRATIONS: list[list[str]] = [
     [
-        """CREATE TABLE queue_log (
-            id {id}, time {int} NOT NULL, callid TEXT NOT NULL, queue TEXT NOT NULL,
-            agent TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL)""",
-        "CREATE INDEX queue_log_time ON queue_log (time)",
+        # The raw events, verbatim: one row per ingest batch holding its lines, so storing a
+        # line costs no row of its own; `first_seq` numbers the lines (the events' ids).
+        """CREATE TABLE queue_log_blocks (
+            id {id}, first_time {int} NOT NULL, last_time {int} NOT NULL,
+            first_seq {int} NOT NULL, count {int} NOT NULL, lines TEXT NOT NULL)""",
+        "CREATE INDEX queue_log_blocks_time ON queue_log_blocks (last_time, first_time)",
         """CREATE TABLE queue_calls (
             id {id}, callid TEXT NOT NULL, queue TEXT NOT NULL, enter_time {int} NOT NULL,
             connect_time {int}, end_time {int}, outcome TEXT, agent TEXT, wait {int},
@@ -88,20 +90,14 @@ class Batch:
     # ids of open calls already written: those are updated, the rest inserted; write_batch
     # replaces it with the set after this batch.
     stored_open: frozenset[int] = frozenset()
-    # The stored records' lines as read (no newline), when the reader has them: their split
-    # is the raw row, cheaper than rebuilding it from the records.
+    # The stored records' lines as read (no newline, same order as `records`); built from the
+    # records when the reader has no text of its own.
     texts: list[str] | None = None
 
-    def raw_rows(self) -> list[Sequence[Any]]:
-        """(time, callid, queue, agent, event, data) of every record, for the queue_log table."""
+    def stored_lines(self) -> list[str]:
         if self.texts is None:
-            return [(*r[:5], "|".join(r[5])) for r in self.records]
-        rows = [text.split("|", 5) for text in self.texts]
-        if 5 in set(map(len, rows)):  # a line without the data separator (rare)
-            for row in rows:
-                if len(row) == 5:
-                    row.append("")
-        return rows
+            return [format_line(r) for r in self.records]
+        return self.texts
 
 
 class Store:
@@ -115,6 +111,7 @@ class Store:
         self._known_queues: set[str] = set()
         self._known_agents: set[str] = set()
         self.migrate()
+        self._next_seq = self.next_event_seq()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -220,18 +217,16 @@ class Store:
             )
         ]
         top = self.high_water() or 0
-        dids = dict(
-            self.query(
-                "SELECT callid, data FROM queue_log WHERE event = 'DID' AND time >= ?"
-                " ORDER BY id",
-                (top - 3600,),
-            )
-        )
+        dids = {
+            event[2]: event[6]
+            for event in self.events_between(top - 3600, top, "|DID|")
+            if event[5] == "DID"
+        }
         return calls, intervals, dids
 
     def high_water(self) -> int | None:
         """The newest event time stored, or None for an empty store."""
-        row = self.query_one("SELECT max(time) FROM queue_log")
+        row = self.query_one("SELECT max(last_time) FROM queue_log_blocks")
         return row[0] if row else None
 
     def file_position(self, fingerprint: str) -> int | None:
@@ -240,18 +235,56 @@ class Store:
         )
         return row[0] if row else None
 
-    def count_identical(self, rec: Record) -> int:
-        """How many stored events equal this record, field for field (overlap detection)."""
-        row = self.query_one(
-            "SELECT count(*) FROM queue_log WHERE time = ? AND callid = ? AND queue = ?"
-            " AND agent = ? AND event = ? AND data = ?",
-            (rec.time, rec.callid, rec.queue, rec.agent, rec.event, "|".join(rec.data)),
+    def blocks_covering(self, when: int) -> list[int]:
+        """Ids of the raw-event blocks whose time span includes `when`."""
+        rows = self.query(
+            "SELECT id FROM queue_log_blocks WHERE last_time >= ? AND first_time <= ?",
+            (when, when),
         )
-        return row[0] if row else 0
+        return [r[0] for r in rows]
+
+    def block_lines(self, block_id: int) -> list[str]:
+        row = self.query_one("SELECT lines FROM queue_log_blocks WHERE id = ?", (block_id,))
+        return row[0].split("\n") if row else []
+
+    def _blocks(self, low: int, high: int, needle: str = "") -> list[tuple[int, int, str]]:
+        """(first_seq, count, lines) of the blocks holding events between low and high."""
+        sql = (
+            "SELECT first_seq, count, lines FROM queue_log_blocks"
+            " WHERE last_time >= ? AND first_time <= ?"
+        )
+        params: list[Any] = [low, high]
+        if needle:
+            find = "strpos" if self.dialect == "postgresql" else "instr"
+            sql += f" AND {find}(lines, ?) > 0"
+            params.append(needle)
+        return [tuple(r) for r in self.query(sql + " ORDER BY id", params)]  # type: ignore[misc]
+
+    def events_between(self, low: int, high: int, needle: str = "") -> list[RawEvent]:
+        """Stored events with low <= time <= high, in storage order.
+
+        Each is (id, time, callid, queue, agent, event, data): id is the event's sequence
+        number, data the `|`-joined fields; `needle` pre-filters lines by a substring.
+        """
+        out: list[RawEvent] = []
+        for first_seq, _, lines in self._blocks(low, high, needle):
+            for offset, line in enumerate(lines.split("\n")):
+                if needle and needle not in line:
+                    continue
+                parts = line.split("|", 5)
+                when = int(parts[0])
+                if low <= when <= high:
+                    data = parts[5] if len(parts) == 6 else ""
+                    out.append((first_seq + offset, when, parts[1], parts[2], parts[3], parts[4], data))
+        return out
 
     def next_call_id(self) -> int:
         row = self.query_one("SELECT max(id) FROM queue_calls")
         return (row[0] or 0) + 1 if row else 1
+
+    def next_event_seq(self) -> int:
+        row = self.query_one("SELECT max(first_seq + count) FROM queue_log_blocks")
+        return (row[0] or 1) if row else 1
 
     def write_batch(self, batch: Batch, now: int) -> None:
         """Write a batch's events, calls, intervals, rejects and file position atomically."""
@@ -259,7 +292,13 @@ class Store:
         agents = {c.agent for c in batch.calls if c.agent} | {i.agent for i in batch.intervals}
         new_agents = agents - self._known_agents
         with self.transaction() as tx:
-            tx.insert_rows("queue_log", RAW_COLUMNS, batch.raw_rows())
+            if batch.records:
+                times = list(map(_TIME_OF, batch.records))
+                tx.execute(
+                    "INSERT INTO queue_log_blocks (first_time, last_time, first_seq, count, lines)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (min(times), max(times), self._next_seq, len(times), "\n".join(batch.stored_lines())),
+                )
             stored = batch.stored_open
             fresh = [_call_row(c) for c in batch.calls if c.id not in stored]
             tx.insert_rows("queue_calls", CALL_COLUMNS, fresh)
@@ -298,6 +337,7 @@ class Store:
                 )
         self._known_queues |= new_queues
         self._known_agents |= new_agents
+        self._next_seq += len(batch.records)
         still_open = {c.id for c in batch.calls if c.outcome is None or c.outcome == "CONNECT"}
         closed = {c.id for c in batch.calls} - still_open
         batch.stored_open = (batch.stored_open - closed) | still_open
@@ -319,9 +359,9 @@ class Store:
     def call_events(self, callid: str) -> list[tuple[int, int, str, str, str, str]]:
         """(id, time, queue, agent, event, data) of every stored event of a call, in order.
 
-        Found through the time index: the window runs from the call's first queue stay (or the
-        epoch its Asterisk uniqueid starts with) to its last end, with a margin for the lines
-        written around the stays (DID before, custom events after).
+        The window searched runs from the call's first queue stay (or the epoch its Asterisk
+        uniqueid starts with) to its last end, with a margin for the lines written around the
+        stays (DID before, custom events after).
         """
         row = self.query_one(
             "SELECT min(enter_time), max(coalesce(end_time, connect_time, enter_time))"
@@ -334,16 +374,11 @@ class Store:
             born = int(head)
             low = born if low is None else min(low, born)
             high = born + 86400 if high is None else high
-        if low is None or high is None:
+        if low is None or high is None or not callid:
             return []
-        return [
-            tuple(r)  # type: ignore[misc]
-            for r in self.query(
-                "SELECT id, time, queue, agent, event, data FROM queue_log"
-                " WHERE time >= ? AND time <= ? AND callid = ? ORDER BY time, id",
-                (low - CALL_MARGIN, high + CALL_MARGIN, callid),
-            )
-        ]
+        events = self.events_between(low - CALL_MARGIN, high + CALL_MARGIN, f"|{callid}|")
+        found = [(e[0], e[1], e[3], e[4], e[5], e[6]) for e in events if e[2] == callid]
+        return sorted(found, key=lambda e: (e[1], e[0]))  # type: ignore[return-value]
 
 
 class _Tx:
@@ -385,9 +420,10 @@ class _Tx:
 
 
 _ROWS_PER_INSERT = 50
+RawEvent = tuple[int, int, str, str, str, str, str]
 _QUEUE_OF = itemgetter(2)
+_TIME_OF = itemgetter(0)
 CALL_MARGIN = 3600  # seconds around a call's stays searched for its other events
-RAW_COLUMNS = ("time", "callid", "queue", "agent", "event", "data")
 
 _UPSERT_CALL = (
     f"INSERT INTO queue_calls ({', '.join(CALL_COLUMNS)}) VALUES"
