@@ -1,0 +1,231 @@
+"""HTML pages: the wallboard, the login form and logout, under a strict Content-Security-Policy.
+
+The wallboard page is a shell: its script connects to `/ws` and builds everything from the
+live state (no data is rendered server-side). Thresholds and the heartbeat period are handed
+to the script as a JSON data attribute. Login and logout are same-origin POSTs (Origin checked).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from wallboard.app import STATIC_DIR, TEMPLATES_DIR
+from wallboard.auth import SESSION_COOKIE, AuthFailure, session_cookie_kwargs
+from wallboard.web.ws import origin_allowed
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("all", "queues", "agents")
+NAME_MAX = 64
+PASSWORD_MAX = 1024
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def routes() -> list[BaseRoute]:
+    """The page routes to mount: `/`, `/wallboard`, `/login`, `/logout`."""
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/wallboard", wallboard, methods=["GET"]),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["GET", "POST"]),
+    ]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@functools.cache
+def asset_version() -> str:
+    """A short hash of the static files' names, sizes and times, to bust browser caches."""
+    digest = hashlib.sha1()
+    if STATIC_DIR.is_dir():
+        for path in sorted(STATIC_DIR.iterdir()):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:10]
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go to after logging in (anything else: the wallboard)."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(c) < 32 for c in value)
+        or len(value) > 2048
+    ):
+        return "/wallboard"
+    return value
+
+
+def security_headers(request: Request) -> dict[str, str]:
+    """CSP (own scripts and styles only, websocket to this host) and friends."""
+    host = request.headers.get("host", "")
+    sockets = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
+    policy = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'{sockets}; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+
+
+def _same_origin_post(request: Request) -> bool:
+    """CSRF check of a form POST: its Origin (or else Referer) must be this server's."""
+    allowed = request.app.state.settings.allowed_origins
+    host = request.headers.get("host")
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = request.headers.get("referer")
+        if referer is None:
+            return False
+        match = re.match(r"^([a-zA-Z]+://[^/?#]+)", referer)
+        origin = match.group(1) if match else "null"
+    return origin_allowed(origin, host, allowed)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    context = {"asset_version": asset_version(), **context}
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=security_headers(request)
+    )
+
+
+def _message(request: Request, title: str, text: str, status_code: int) -> Response:
+    return _page(request, "message.html", {"title": title, "text": text}, status_code)
+
+
+def _login_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return "/login?next=" + quote(target, safe="")
+
+
+def _page_config(request: Request, user: Any) -> dict[str, Any]:
+    settings = request.app.state.settings
+    live = getattr(request.app.state, "live", None)
+    hub = getattr(live, "hub", None)
+    return {
+        "thresholds": {
+            "warn_wait": settings.warn_wait,
+            "alert_wait": settings.alert_wait,
+            "warn_sl": settings.warn_sl,
+            "alert_sl": settings.alert_sl,
+            "warn_abandon": settings.warn_abandon,
+            "alert_abandon": settings.alert_abandon,
+        },
+        "heartbeat": hub.heartbeat if hub is not None else 15.0,
+        "live": hub is not None,
+        "ws": "/ws",
+        "display": user.display is not None,
+    }
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+async def home(request: Request) -> Response:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse("/wallboard" + query, status_code=302)
+
+
+async def wallboard(request: Request) -> Response:
+    """The live board: for a logged-in user, a display link, or HTTP Basic."""
+    try:
+        user = await request.app.state.auth.check(request)
+    except AuthFailure as failure:
+        if failure.status == 429:
+            return _message(request, "Too many attempts", failure.message, 429)
+        if request.query_params.get("display"):
+            return _message(
+                request,
+                "Display link revoked",
+                "This display link is unknown or has been revoked. Ask an administrator for"
+                " a new one (wallboard displays add).",
+                401,
+            )
+        return RedirectResponse(_login_url(request), status_code=303)
+    view = request.query_params.get("view", "all")
+    if view not in VIEWS:
+        view = "all"
+    title = "Wallboard" if user.display is None else f"Wallboard · {user.display}"
+    context = {
+        "title": title,
+        "view": view,
+        "user": user,
+        "config_json": json.dumps(_page_config(request, user), separators=(",", ":")),
+    }
+    return _page(request, "wallboard.html", context)
+
+
+async def login(request: Request) -> Response:
+    """GET: the form. POST: check the name and password, start a session, go to `next`."""
+    auth = request.app.state.auth
+    if request.method == "GET":
+        next_path = safe_next(request.query_params.get("next"))
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id and auth.session_user(session_id) is not None:
+            return RedirectResponse(next_path, status_code=303)
+        return _page(request, "login.html", {"next": next_path, "name": "", "error": ""})
+    if not _same_origin_post(request):
+        log.warning("login POST from a foreign origin refused")
+        return _message(request, "Forbidden", "This form must be sent from this site.", 403)
+    try:
+        form = await request.form(max_files=0, max_fields=8, max_part_size=8192)
+    except Exception:
+        return _message(request, "Bad request", "The form could not be read.", 400)
+    name = str(form.get("name", ""))[: NAME_MAX + 1]
+    password = str(form.get("password", ""))
+    next_path = safe_next(str(form.get("next", "")))
+    context = {"next": next_path, "name": name[:NAME_MAX], "error": ""}
+    if not name or not password or len(name) > NAME_MAX or len(password) > PASSWORD_MAX:
+        context["error"] = "Enter your user name and password."
+        return _page(request, "login.html", context, 400)
+    client = request.client.host if request.client else "unknown"
+    try:
+        user = await auth.login(client, name, password)
+    except AuthFailure as failure:
+        context["error"] = (
+            failure.message if failure.status == 429 else ("Wrong user name or password.")
+        )
+        return _page(request, "login.html", context, failure.status)
+    session_id = auth.create_session(user)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(**session_cookie_kwargs(session_id, secure=request.url.scheme == "https"))
+    for name_, value in security_headers(request).items():
+        response.headers[name_] = value
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """GET: a confirmation button (logging out is a POST). POST: end the session."""
+    if request.method == "GET":
+        return _page(request, "logout.html", {})
+    if not _same_origin_post(request):
+        return _message(request, "Forbidden", "This form must be sent from this site.", 403)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        request.app.state.auth.end_session(session_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
