@@ -7,9 +7,11 @@ Nothing else constructs long-lived objects; handlers reach them through `request
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -29,7 +31,7 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
     """The Starlette application; `services=False` leaves out the AMI listener and the tailer."""
     from wallboard.auth import Authenticator
     from wallboard.live.service import LiveService
-    from wallboard.web import rest
+    from wallboard.web import pages, rest, ws
 
     store = store or open_store(settings.db)
     live = LiveService(settings, store) if services else None
@@ -37,6 +39,8 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
         Route("/stats/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
         Route("/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
         Route("/stats/rest/openapi.json", rest.openapi, methods=["GET"]),
+        *pages.routes(),
+        *ws.routes(),
     ]
     if STATIC_DIR.is_dir():
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
@@ -45,6 +49,7 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if live is not None:
             await live.start()
+        gc.freeze()  # start-up objects live forever: keep them out of every collection
         try:
             yield
         finally:
@@ -73,5 +78,20 @@ def run_server(settings: Settings) -> int:
             f"  wallboard users add NAME --admin --db {settings.db}"
         )
     app = create_app(settings, store)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(app, **uvicorn_options(settings))
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How the product runs on uvicorn: no access log (display links carry their token in the
+    URL), websocket frames capped before they are buffered, and no per-client compression (a
+    patch is encoded once per view and the same bytes go to every client)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "ws_max_size": 65536,
+        "ws_per_message_deflate": False,
+        "proxy_headers": False,
+    }

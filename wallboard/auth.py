@@ -257,6 +257,7 @@ class UserStore:
                 "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
                 (self._hasher.hash(_secret(password)), user.name, stored),
             )
+            self._changed(user.name)  # cached rows hold the old hash: a session made now must match
         return True
 
     def _verify(self, stored: str, password: str) -> bool:

@@ -73,6 +73,8 @@ class Settings:
     alert_sl: float = 60.0
     warn_abandon: float = 5.0
     alert_abandon: float = 10.0
+    # Websocket heartbeat: a ping to every idle browser this often (seconds).
+    ws_heartbeat: float = 15.0
     # Failed HTTP Basic logins allowed per client address per minute.
     login_rate_limit: int = 10
     log_level: str = "info"

@@ -72,7 +72,7 @@ def prepare(settings: Settings, data_dir: Path, seed: int, speed: float) -> tupl
 async def _run(settings: Settings, data_dir: Path, seed: int, speed: float) -> None:
     import uvicorn
 
-    from wallboard.app import create_app
+    from wallboard.app import create_app, uvicorn_options
 
     product, server = prepare(settings, data_dir, seed, speed)
     await server.start()  # type: ignore[attr-defined]
@@ -88,9 +88,8 @@ async def _run(settings: Settings, data_dir: Path, seed: int, speed: float) -> N
         flush=True,
     )
     app = create_app(product)
-    config = uvicorn.Config(
-        app, host=product.host, port=product.port, log_level="warning", access_log=False
-    )
+    options = uvicorn_options(product) | {"log_level": "warning"}
+    config = uvicorn.Config(app, **options)
     try:
         await uvicorn.Server(config).serve()
     finally:

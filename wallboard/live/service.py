@@ -1,4 +1,4 @@
-"""The live side's wiring: inputs (AMI listener, queue_log call changes) → state → subscribers.
+"""The live side's wiring: inputs (AMI listener, queue_log call changes) → state → hub.
 
 A thin async shell: it seeds today's counters from the store, follows the queue_log (so the
 counters come from the same facts as the reports), ticks the state once a second for the
@@ -20,6 +20,7 @@ from wallboard.history.calls import CallChange
 from wallboard.history.ingest import Ingester, QueueLogFollower
 from wallboard.history.store import Store
 from wallboard.live.ami import AmiListener
+from wallboard.live.hub import Hub
 from wallboard.live.state import CallCenterState
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class LiveService:
         self.clock = clock
         self.state = CallCenterState(settings.timezone, settings.service_level_for)
         self._subscribers: list[Callable[[Patch], None]] = []
+        self.hub = Hub(self.state.snapshot, clock, heartbeat=settings.ws_heartbeat)
+        self.subscribe(self.hub.publish)
         self.listener: AmiListener | None = None
         if settings.ami_host:
             self.listener = AmiListener.from_settings(settings, self.state, self.publish, clock)
@@ -87,6 +90,7 @@ class LiveService:
         self.publish(self.state.seed(calls, now))  # on the loop: the state is not thread-safe
 
     async def start(self) -> None:
+        await self.hub.start()
         await self.seed()
         if self.follower is not None:
             await self.follower.start()
@@ -106,6 +110,7 @@ class LiveService:
             await self.listener.stop()
         if self.follower is not None:
             await self.follower.stop()
+        await self.hub.stop()
 
     async def _tick(self) -> None:
         while True:
