@@ -186,12 +186,12 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _users(settings: Settings, args: argparse.Namespace) -> int:
-    from wallboard.auth import users_command
+    from wallboard.admin import users_command
 
     return users_command(settings, args)
 
 
 def _displays(settings: Settings, args: argparse.Namespace) -> int:
-    from wallboard.auth import displays_command
+    from wallboard.admin import displays_command
 
     return displays_command(settings, args)

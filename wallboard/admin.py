@@ -1,0 +1,136 @@
+"""`wallboard users ...` and `wallboard displays ...`: the command-line side of `auth`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from wallboard.auth import AuthError, DisplayTokens, UserStore, new_user, parse_list
+from wallboard.config import Settings
+from wallboard.history.store import StoreError, open_store
+
+
+def _fail(message: object) -> int:
+    print(f"wallboard: {message}", file=sys.stderr)
+    return 1
+
+
+def _read_password(from_stdin: bool) -> str:
+    """One line of stdin, or two matching getpass prompts."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise AuthError("no password on standard input")
+        password = line.removesuffix("\n").removesuffix("\r")
+    else:
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Password (again): ")
+        except EOFError:
+            raise AuthError("no password given") from None
+        if password != again:
+            raise AuthError("the passwords do not match")
+    if not password:
+        raise AuthError("the password must not be empty")
+    return password
+
+
+def _shown(names: Iterable[str]) -> str:
+    return ",".join(sorted(names)) or "all"
+
+
+def users_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`wallboard users add|list|passwd|remove`; returns the exit code."""
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        return _fail(exc)
+    users = UserStore(store)
+    try:
+        if args.action == "add":
+            new_user(args.name, args.queues, args.agents, args.admin)  # complain before prompting
+            if users.get(args.name) is not None:
+                raise AuthError(f"user {args.name!r} already exists")
+            user = users.add(
+                args.name, _read_password(args.password_stdin),
+                args.queues, args.agents, args.admin,
+            )  # fmt: skip
+            print(f"added user {user.name}" + (" (admin)" if user.admin else ""))
+        elif args.action == "list":
+            rows = [
+                (u.name, "yes" if u.admin else "no", _shown(u.queues), _shown(u.agents))
+                for u in users.list()
+            ]
+            _print_table(("NAME", "ADMIN", "QUEUES", "AGENTS"), rows, "no users yet")
+        elif args.action == "passwd":
+            if users.get(args.name) is None:
+                raise AuthError(f"no user {args.name!r}")
+            users.set_password(args.name, _read_password(args.password_stdin))
+            print(f"password changed for {args.name}")
+        elif args.action == "remove":
+            if not users.remove(args.name):
+                raise AuthError(f"no user {args.name!r}")
+            print(f"removed user {args.name} (and revoked its display links)")
+        else:
+            print(f"wallboard: unknown users action {args.action!r}", file=sys.stderr)
+            return 2
+    except AuthError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def displays_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`wallboard displays add|list|revoke`; returns the exit code."""
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        return _fail(exc)
+    displays = DisplayTokens(store)
+    try:
+        if args.action == "add":
+            token = displays.add(args.name, args.user, args.queues)
+            queues = _shown(parse_list(args.queues))
+            print(f"display {args.name} added for user {args.user} (queues: {queues})")
+            print(f"/wallboard?display={token}")
+            print(
+                "Prefix that path with the server's address (e.g."
+                f" http://{settings.host}:{settings.port}); the link is shown only this once."
+            )
+        elif args.action == "list":
+            zone = ZoneInfo(settings.timezone)
+            rows = [
+                (
+                    d["name"], d["user"], _shown(d["queues"]),
+                    datetime.fromtimestamp(d["created"], zone).strftime("%Y-%m-%d %H:%M"),
+                    "revoked" if d["revoked"] else "active",
+                )
+                for d in displays.list()
+            ]  # fmt: skip
+            _print_table(("NAME", "USER", "QUEUES", "CREATED", "STATUS"), rows, "no displays yet")
+        elif args.action == "revoke":
+            if not displays.revoke(args.name):
+                raise AuthError(f"no active display {args.name!r}")
+            print(f"revoked display {args.name}")
+        else:
+            print(f"wallboard: unknown displays action {args.action!r}", file=sys.stderr)
+            return 2
+    except AuthError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], empty: str) -> None:
+    if not rows:
+        print(empty)
+        return
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
