@@ -1071,11 +1071,7 @@ def call_events(
     tz = ZoneInfo(settings.timezone)
     queue_names, agent_names = display_names(store, "queues"), display_names(store, "agents")
     rows = []
-    for ident, when, queue, agent, event, data in store.query(
-        "SELECT id, time, queue, agent, event, data FROM queue_log WHERE callid = ?"
-        " ORDER BY time, id",
-        (uniqueid,),
-    ):
+    for ident, when, queue, agent, event, data in store.call_events(uniqueid):
         if not user.sees_queue(queue) or (agent != "NONE" and not user.sees_agent(agent)):
             continue
         info = data_columns(data)

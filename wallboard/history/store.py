@@ -38,11 +38,13 @@ MIGRATIONS: list[list[str]] = [
             url TEXT NOT NULL DEFAULT '', did TEXT NOT NULL DEFAULT '',
             target TEXT NOT NULL DEFAULT '', member_uid TEXT NOT NULL DEFAULT '')""",
         "CREATE INDEX queue_calls_enter ON queue_calls (enter_time)",
+        "CREATE INDEX queue_calls_callid ON queue_calls (callid)",
         """CREATE TABLE agent_intervals (
             id {id}, kind TEXT NOT NULL, agent TEXT NOT NULL, queue TEXT NOT NULL,
             start_time {int} NOT NULL, end_time {int}, reason TEXT NOT NULL DEFAULT '',
             UNIQUE (kind, agent, queue, start_time))""",
         "CREATE INDEX agent_intervals_start ON agent_intervals (start_time)",
+        "CREATE INDEX agent_intervals_end ON agent_intervals (end_time)",
         "CREATE TABLE queues (id {id}, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL DEFAULT '')",
         "CREATE TABLE agents (id {id}, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL DEFAULT '')",
         """CREATE TABLE ingest_files (
