@@ -690,3 +690,16 @@ def test_realtime_view_filters_queues() -> None:
 def test_formula_helpers() -> None:
     assert percent(0, 0) == "0.00" and percent(1, 3) == "33.33" and percent(2, 3) == "66.67"
     assert average(0, 0) == "0" and average(5, 2) == "3" and average(7, 3) == "2"
+
+
+def test_realtime_view_hides_agents_a_user_may_not_see() -> None:
+    snap = realtime_state().snapshot()
+    names = {m["name"] for q in snap["queues"].values() for m in q.get("members", {}).values()}
+    assert len(names) > 1
+    keep = sorted(names)[:1]
+    view = realtime_view(snap, None, None, T0, set(keep))
+    shown = {agent for agents in view["agents"].values() for agent in agents}
+    assert shown <= set(keep)
+    for queue, row in view["summary"]["queue"].items():
+        visible = [m for m in snap["queues"][queue].get("members", {}).values() if m["name"] in keep]
+        assert row["Agents"] == str(len(visible))

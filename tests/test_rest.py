@@ -482,3 +482,19 @@ def test_openapi_document_matches_responses(client):
     ):
         assert str(response.status_code) == status
         validator(status).validate(response.json())
+
+
+def test_wrong_method_on_the_api_is_a_json_error(tmp_path) -> None:
+    from starlette.testclient import TestClient
+
+    from wallboard.app import create_app
+    from wallboard.config import load_settings
+    from wallboard.history.store import open_store
+
+    settings = load_settings(environ={}, overrides={"db": str(tmp_path / "w.db"), "timezone": "UTC"})
+    client = TestClient(create_app(settings, open_store(settings.db), services=False))
+    response = client.post("/stats/rest/index.php?entity=reports")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert response.json()["status"] == 405
+    assert client.get("/stats/rest/nothing-here").json()["error"] == "not_found"

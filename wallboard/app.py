@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -56,13 +59,25 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
             if live is not None:
                 await live.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.auth = Authenticator(store, settings)
     if live is not None:
         app.state.live = live
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown path, wrong method): JSON on the API, plain text elsewhere."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.endswith("/rest/index.php") or request.url.path.startswith("/stats/"):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = {"error": code, "message": exc.detail, "status": exc.status_code}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
 def run_server(settings: Settings) -> int:

@@ -130,11 +130,27 @@ def realtime_view(
     allowed_queues: set[str] | None,
     queues_param: list[str] | None,
     now: float,
+    allowed_agents: set[str] | None = None,
 ) -> dict[str, Any]:
     """`{"waiting calls", "summary": {"queue"}, "agents"}` for the queues the user may see
-    (`allowed_queues`, None = all) restricted to `queues_param` (the `queues=` list, None = all)."""
+    (`allowed_queues`, None = all) restricted to `queues_param` (the `queues=` list, None = all).
+
+    With `allowed_agents`, only those members (by name) are shown and counted, as on the
+    websocket; the queue's call figures stay whole."""
     queues = snapshot.get("queues", {})
     names = _selected(queues, allowed_queues, queues_param)
+    if allowed_agents is not None:
+        queues = {
+            name: {
+                **queues[name],
+                "members": {
+                    interface: member
+                    for interface, member in queues[name].get("members", {}).items()
+                    if member.get("name") in allowed_agents
+                },
+            }
+            for name in names
+        }
     return {
         "waiting calls": {name: _waiting(queues[name], now) for name in names},
         "summary": {"queue": {name: _summary(queues[name], now) for name in names}},

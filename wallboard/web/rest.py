@@ -235,7 +235,10 @@ def _realtime(request: Request, arg: str, user: User, now: float) -> Any:
         if not user.sees_queue(name):
             raise ReportError(403, "forbidden_queue", f"not allowed to see queue {name[:80]!r}")
     allowed = set(user.queues) if user.queues else None
-    return realtime_view(live.state.snapshot(), allowed, list(wanted) if wanted else None, now)
+    agents = set(user.agents) if user.agents else None
+    return realtime_view(
+        live.state.snapshot(), allowed, list(wanted) if wanted else None, now, agents
+    )
 
 
 def _count(request: Request, code: str) -> None:
