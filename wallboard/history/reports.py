@@ -21,6 +21,15 @@ from zoneinfo import ZoneInfo
 from wallboard.config import Settings
 from wallboard.history.queuelog import UNANSWERED_ENDS
 from wallboard.history.store import Store, data_columns
+from wallboard.history.summary import ANSWERED as S_ANSWERED
+from wallboard.history.summary import (
+    HOUR,
+    WAIT_STEPS,
+    agent_hours_sql,
+    queue_hours_sql,
+    wait_column,
+)
+from wallboard.history.summary import UNANSWERED as S_UNANSWERED
 from wallboard.live.realtime import average, percent
 
 DAY = 86_400
@@ -856,6 +865,180 @@ CATALOGUE: tuple[Report, ...] = (
 REPORTS: Mapping[str, Report] = {report.name: report for report in CATALOGUE}
 
 
+# -- the same reports through the hourly summaries (history/summary.py) ---------------------------
+
+
+@dataclass(frozen=True)
+class Summarised:
+    """A report's queries over the summaries: None keeps the raw query at that place; `adapt`
+    turns the result sets into those the raw queries give; `by_agent` reads agent_hours (which
+    answers agent-restricted scopes), else queue_hours (which does not)."""
+
+    queries: tuple[str | None, ...]
+    adapt: Callable[[list[list[tuple]]], list[list[tuple]]] | None = None
+    by_agent: bool = False
+    thresholds: bool = False  # needs every service-level threshold among the stored wait steps
+
+
+def _sum(expr: str) -> str:
+    return f"CAST(SUM({expr}) AS BIGINT)"  # PostgreSQL's SUM(bigint) is numeric
+
+
+def _when(condition: str, value: str = "calls") -> str:
+    return _sum(f"CASE WHEN {condition} THEN {value} ELSE 0 END")
+
+
+def _holdtime_buckets(results: list[list[tuple]]) -> list[list[tuple]]:
+    """Cumulative counts (≤15 ... ≤90, all) → (bucket, count) rows as the raw query groups them."""
+    (*cumulative, total), = results[0]
+    if total is None:
+        return [[]]
+    rows, below = [], 0
+    for bucket, count in enumerate([*cumulative, total]):
+        if count - below:
+            rows.append((bucket, count - below))
+        below = count
+    return [rows]
+
+
+_HOURS = "FROM {hours}"
+_ABANDONED = "outcome = 'ABANDON'"
+SUMMARISED: Mapping[str, Summarised] = {
+    "answered_calls_detail": Summarised(
+        (f"SELECT COALESCE({_sum('calls')}, 0) {_HOURS} WHERE {S_ANSWERED}", None)
+    ),
+    "unanswered_calls_detail": Summarised(
+        (f"SELECT COALESCE({_sum('calls')}, 0) {_HOURS} WHERE {S_UNANSWERED}", None)
+    ),
+    "answered_calls_by_queue": Summarised(
+        (f"SELECT queue, {_sum('calls')} {_HOURS} WHERE {S_ANSWERED} GROUP BY queue ORDER BY queue",)
+    ),
+    "answered_calls_by_agent": Summarised(
+        (
+            f"SELECT agent, {_sum('calls')}, {_sum('talk_sum')}, {_sum('talk_n')},"
+            f" {_sum('wait_sum')}, {_sum('wait_n')} FROM {{agent_hours}}"
+            " GROUP BY agent ORDER BY agent",
+        ),
+        by_agent=True,
+    ),
+    "answered_calls_by_holdtime": Summarised(
+        (
+            "SELECT "
+            + ", ".join(_sum(f"w{limit}") for limit in HOLDTIME_LIMITS)
+            + f", {_sum('calls')} {_HOURS} WHERE {S_ANSWERED}",
+        ),
+        _holdtime_buckets,
+    ),
+    "answered_calls_by_event": Summarised(
+        (
+            f"SELECT outcome, {_sum('calls')} {_HOURS} WHERE {S_ANSWERED}"
+            " GROUP BY outcome ORDER BY 2 DESC, 1",
+        )
+    ),
+    "unanswered_calls_by_queue": Summarised(
+        (
+            f"SELECT queue, {_sum('calls')}, {_when(_ABANDONED)}, {_sum('wait_sum')},"
+            f" {_sum('wait_n')} {_HOURS} WHERE {S_UNANSWERED} GROUP BY queue ORDER BY queue",
+        )
+    ),
+    "unanswered_calls_by_event": Summarised(
+        (
+            f"SELECT outcome, {_sum('calls')} {_HOURS} WHERE {S_UNANSWERED}"
+            " GROUP BY outcome ORDER BY 2 DESC, 1",
+        )
+    ),
+    **{
+        f"distribution_by_{period}": Summarised(
+            (
+                f"SELECT {{local_hour}} / 3600, {_sum('calls')}, {_when(S_ANSWERED)},"
+                f" {_when(S_UNANSWERED)}, {_when(S_ANSWERED, 'talk_sum')},"
+                f" {_when(S_ANSWERED, 'talk_n')}, {_when(S_ANSWERED, 'wait_sum')},"
+                f" {_when(S_ANSWERED, 'wait_n')} {_HOURS} GROUP BY 1",
+                None,
+                None,
+            )
+        )
+        for period in PERIODS
+    },
+    "service_level": Summarised(
+        (
+            f"SELECT queue, {{threshold}}, {_when(S_ANSWERED)}, {_when(S_ANSWERED, '{within}')},"
+            f" {_when(S_UNANSWERED)}, {_when(S_UNANSWERED, 'calls - {within}')}"
+            f" {_HOURS} GROUP BY queue ORDER BY queue",
+        ),
+        thresholds=True,
+    ),
+    "agent_sessions": Summarised(
+        (
+            None,
+            None,
+            f"SELECT agent, {_sum('calls')}, {_sum('talk_sum')} FROM {{agent_hours}} GROUP BY agent",
+        ),
+        by_agent=True,
+    ),
+}
+
+
+def whole_hours(scope: Scope) -> bool:
+    """Whether hourly rows answer the scope exactly: range, offset changes, offsets and window
+    all on whole hours."""
+    edges = [scope.start, scope.end, *(at for at, _ in scope.offsets[1:])]
+    edges += [offset for _, offset in scope.offsets]
+    edges += list(scope.window or ())
+    return all(edge % HOUR == 0 for edge in edges)
+
+
+def hours_sql(scope: Scope, agents: bool) -> tuple[str, list[Any]]:
+    """The WHERE condition selecting a scope's summary rows (agent too for agent_hours)."""
+    parts = ["hour >= ?", "hour < ?"]
+    params: list[Any] = [scope.start // HOUR, scope.end // HOUR]
+    if scope.window is not None:
+        local, local_params = local_sql(scope, "(hour * 3600)")
+        of_day = f"({local} - ({local} / {DAY}) * {DAY})"
+        low, high = scope.window
+        joiner = "AND" if low <= high else "OR"
+        parts.append(f"({of_day} >= ? {joiner} {of_day} < ?)")
+        params += local_params * 2 + [low] + local_params * 2 + [high]
+    columns = (("queue", scope.queues), ("agent", scope.agents if agents else None))
+    for column, values in columns:
+        if values is not None:
+            sql, more = _in(column, values)
+            parts.append(sql)
+            params += more
+    return " AND ".join(parts), params
+
+
+def source_sql(scope: Scope, agents: bool) -> tuple[str, list[Any]]:
+    """The summary rows of a scope plus its open calls, as one subquery."""
+    where_hours, hours_params = hours_sql(scope, agents)
+    where_open, open_params = scope_sql(scope, "enter_time")
+    build = agent_hours_sql if agents else queue_hours_sql
+    return build(where_hours, where_open), hours_params + open_params
+
+
+def within_sql(thresholds: Mapping[str, int], default: int) -> tuple[str, list[Any]]:
+    """The cumulative wait column of each queue's service-level threshold."""
+    default_column = wait_column(default)
+    if not thresholds:
+        return str(default_column), []
+    whens = " ".join(f"WHEN ? THEN {wait_column(t)}" for _, t in sorted(thresholds.items()))
+    return f"(CASE queue {whens} ELSE {default_column} END)", sorted(thresholds)
+
+
+def summarised_for(
+    name: str, scope: Scope, thresholds: Mapping[str, int], default_threshold: int
+) -> Summarised | None:
+    """The summary form of a report when it answers this scope exactly, else None."""
+    plan = SUMMARISED.get(name)
+    if plan is None or not whole_hours(scope):
+        return None
+    if scope.agents is not None and not plan.by_agent:
+        return None
+    if plan.thresholds and not {default_threshold, *thresholds.values()} <= set(WAIT_STEPS):
+        return None
+    return plan
+
+
 # -- the shell ------------------------------------------------------------------------------------
 
 
@@ -907,24 +1090,41 @@ def slots_for(
         "local_start": lambda: local_sql(scope, "start_time"),
         "local_end": lambda: local_sql(scope, "end_time"),
         "threshold": lambda: threshold_sql(thresholds, default_threshold),
+        "hours": lambda: source_sql(scope, agents=False),
+        "agent_hours": lambda: source_sql(scope, agents=True),
+        "local_hour": lambda: local_sql(scope, "(hour * 3600)"),
+        "within": lambda: within_sql(thresholds, default_threshold),
         **{name: (lambda sql=sql: (sql, [])) for name, sql in _KINDS.items()},
     }
 
 
 def run_report(
-    store: Store, settings: Settings, name: str, params: ReportParams, user: Viewer
+    store: Store,
+    settings: Settings,
+    name: str,
+    params: ReportParams,
+    user: Viewer,
+    summaries: bool = True,
 ) -> Page:
-    """Run one report of the catalogue for a user: the requested page and the row count."""
+    """Run one report of the catalogue for a user: the requested page and the row count.
+
+    Through the hourly summaries when they answer the request exactly (`summaries=False`
+    forces the raw tables, the reference)."""
     report = REPORTS.get(name)
     if report is None:
         raise ReportError(404, "unknown_report", f"no report named {name[:80]!r}")
     tz = ZoneInfo(settings.timezone)
     scope = resolve_scope(store, tz, params, user)
     slots = slots_for(scope, settings.service_levels, settings.service_level)
+    queries, adapt = report.queries, None
+    plan = summarised_for(name, scope, settings.service_levels, settings.service_level)
+    if summaries and plan is not None:
+        queries = tuple(s or raw for s, raw in zip(plan.queries, queries, strict=True))
+        adapt = plan.adapt
     ctx = Context(tz, scope, params.now)
     offset = (params.page - 1) * params.rows
     if report.paged:
-        count_sql, rows_sql = (render(q, slots) for q in report.queries)
+        count_sql, rows_sql = (render(q, slots) for q in queries)
         records = store.query_one(*count_sql)[0]
         rows: list[tuple] = []
         if offset < records:
@@ -934,7 +1134,9 @@ def run_report(
             ctx = Context(tz, scope, params.now, display_names(store, "queues"),
                           display_names(store, "agents"))  # fmt: skip
         return Page(records, report.shape([rows], ctx))
-    results = [store.query(*render(q, slots)) for q in report.queries]
+    results = [store.query(*render(q, slots)) for q in queries]
+    if adapt is not None:
+        results = adapt(results)
     shaped = report.shape(results, ctx)
     return Page(len(shaped), shaped[offset : offset + params.rows])
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from wallboard.history.calls import Interval, QueueCall
 from wallboard.history.queuelog import Record, Rejected, format_line
+from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
+from wallboard.history.summary import UPSERT_AGENT_HOURS, UPSERT_QUEUE_HOURS, summary_rows
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ MIGRATIONS: list[list[str]] = [
             user_name TEXT NOT NULL, queues TEXT NOT NULL DEFAULT '',
             created {int} NOT NULL DEFAULT 0, revoked {int} NOT NULL DEFAULT 0)""",
     ],
+    # Hourly summaries of closed calls for the reports (history/summary.py), backfilled.
+    SUMMARY_MIGRATION,
 ]
 
 CALL_COLUMNS = (
@@ -315,6 +319,9 @@ class Store:
                         for i in batch.intervals
                     ],
                 )
+            queue_hours, agent_hours = summary_rows(batch.calls)
+            tx.executemany(UPSERT_QUEUE_HOURS, queue_hours)
+            tx.executemany(UPSERT_AGENT_HOURS, agent_hours)
             if batch.rejected:
                 tx.executemany(
                     "INSERT INTO rejected_lines (source, position, reason, detail, raw)"

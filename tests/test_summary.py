@@ -1,0 +1,217 @@
+"""The hourly summaries: what closed calls add to them, and every report giving exactly the same
+rows through them as through the raw tables (hand-written and synthetic data, several users,
+ranges, windows and timezones)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bench.synth import DEFAULT_START, generate
+from tests.test_reports import DAY_ONE, DAY_TWO, D, at, line
+from wallboard.auth import User
+from wallboard.config import Settings
+from wallboard.history.calls import QueueCall
+from wallboard.history.ingest import import_files
+from wallboard.history.reports import (
+    CATALOGUE,
+    DAY,
+    ReportParams,
+    make_scope,
+    run_report,
+    summarised_for,
+    whole_hours,
+)
+from wallboard.history.store import Store, open_store
+from wallboard.history.summary import MIGRATION, summary_rows
+
+ADMIN = User("admin", admin=True)
+NOW = D + 3 * DAY
+
+# Still open when the file ends: c10 waits in support, c11 talks to Bob in sales.
+OPEN_CALLS = [
+    line(at(18, day=1), "c10", "support", "NONE", "ENTERQUEUE", "", "5550010", "1"),
+    line(at(18, 1, day=1), "c11", "sales", "NONE", "ENTERQUEUE", "", "5550011", "1"),
+    line(at(18, 1, 12, day=1), "c11", "sales", "Bob", "CONNECT", "12", "c11.b", "2"),
+]
+
+
+def call(ident: int, enter: int, outcome: str | None, **more: object) -> QueueCall:
+    return QueueCall(ident, f"c{ident}", "sales", enter, outcome=outcome, **more)  # type: ignore[arg-type]
+
+
+def test_summary_rows_add_closed_calls_only():
+    hour = 500_000
+    calls = [
+        call(1, hour * 3600 + 10, "COMPLETECALLER", connect_time=1, agent="A", wait=4, talk=60),
+        call(2, hour * 3600 + 20, "COMPLETECALLER", connect_time=1, agent="A", wait=21, talk=None),
+        call(3, hour * 3600 + 30, "ABANDON", wait=None),
+        call(4, hour * 3600 + 40, "CONNECT", connect_time=1, agent="A", wait=3),  # talking
+        call(5, hour * 3600 + 50, None),  # waiting
+        call(6, (hour + 1) * 3600, "STALE", connect_time=1, agent="B", wait=200, talk=9),
+    ]
+    queue_rows, agent_rows = summary_rows(calls)
+    by_key = {row[:4]: row[4:] for row in queue_rows}
+    assert set(by_key) == {
+        (hour, "sales", "COMPLETECALLER", 1),
+        (hour, "sales", "ABANDON", 0),
+        (hour + 1, "sales", "STALE", 1),
+    }
+    calls_n, wait_sum, wait_n, talk_sum, talk_n, *cumulative = by_key[
+        (hour, "sales", "COMPLETECALLER", 1)
+    ]
+    assert (calls_n, wait_sum, wait_n, talk_sum, talk_n) == (2, 25, 2, 60, 1)
+    assert cumulative[:5] == [1, 1, 1, 1, 2]  # ≤5 .. ≤25 s
+    assert by_key[(hour, "sales", "ABANDON", 0)] == (1, 0, 0, 0, 0) + (1,) * 24  # no wait = 0
+    assert by_key[(hour + 1, "sales", "STALE", 1)][5:] == (0,) * 24  # 200 s is past every step
+    assert sorted(agent_rows) == [(hour, "sales", "A", 2, 25, 2, 60, 1),
+                                  (hour + 1, "sales", "B", 1, 200, 1, 9, 1)]  # fmt: skip
+
+
+def test_whole_hours():
+    utc, kolkata = ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata")
+    params = ReportParams(date(2024, 3, 5), date(2024, 3, 6))
+    assert whole_hours(make_scope(params, utc, None, None))
+    assert not whole_hours(make_scope(params, kolkata, None, None))  # +05:30
+    windowed = ReportParams(date(2024, 3, 5), date(2024, 3, 6), 9 * 3600, 17 * 3600)
+    assert whole_hours(make_scope(windowed, utc, None, None))
+    half = ReportParams(date(2024, 3, 5), date(2024, 3, 6), 9 * 3600 + 1800, 17 * 3600)
+    assert not whole_hours(make_scope(half, utc, None, None))
+    # New York's 2024 spring change (07:00 UTC) is on a whole hour.
+    dst = ReportParams(date(2024, 3, 9), date(2024, 3, 11))
+    scope = make_scope(dst, ZoneInfo("America/New_York"), None, None)
+    assert len(scope.offsets) == 2 and whole_hours(scope)
+
+
+def ingest_again_matches_backfill(store: Store) -> None:
+    """The summaries built batch by batch at ingest equal the migration's backfill."""
+    tables = {"queue_hours": "hour, queue, outcome, connected", "agent_hours": "hour, queue, agent"}
+    built = {t: store.query(f"SELECT * FROM {t} ORDER BY {k}") for t, k in tables.items()}
+    store.execute("DELETE FROM queue_hours")
+    store.execute("DELETE FROM agent_hours")
+    for statement in MIGRATION:
+        if statement.startswith("INSERT"):
+            store.execute(statement)
+    for table, key in tables.items():
+        assert store.query(f"SELECT * FROM {table} ORDER BY {key}") == built[table], table
+
+
+def both_paths(
+    store: Store, settings: Settings, params: ReportParams, users: list[User]
+) -> int:
+    """Every report, every user: summaries and raw tables agree; the count of summarised runs."""
+    summarised = 0
+    tz = ZoneInfo(settings.timezone)
+    for report in CATALOGUE:
+        for user in users:
+            for page in (1, 2) if report.paged else (1,):
+                paged = replace(params, page=page, rows=3)
+                asked = paged if report.paged else params
+                fast = run_report(store, settings, report.name, asked, user)
+                raw = run_report(store, settings, report.name, asked, user, summaries=False)
+                assert fast == raw, (report.name, user.name, params, settings.timezone)
+            scope = make_scope(params, tz, None, tuple(user.agents) or None)
+            if summarised_for(report.name, scope, settings.service_levels, settings.service_level):
+                summarised += 1
+    return summarised
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    directory = tmp_path_factory.mktemp("summary-small")
+    log = directory / "queue_log"
+    log.write_text("".join(DAY_ONE + DAY_TWO + OPEN_CALLS))
+    store = open_store(str(directory / "wallboard.db"))
+    import_files(store, [log])
+    yield store
+    store.close()
+
+
+SMALL_USERS = [
+    ADMIN,
+    User("sup", queues=frozenset({"support"})),
+    User("alice", agents=frozenset({"Alice"})),
+    User("bob", queues=frozenset({"sales"}), agents=frozenset({"Bob"})),
+]
+WINDOWS = [(0, DAY), (9 * 3600, 15 * 3600), (14 * 3600, 10 * 3600), (9 * 3600 + 300, DAY)]
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "Europe/Paris", "Asia/Kolkata"])
+@pytest.mark.parametrize("thresholds", [{"sales": 30}, {}, {"support": 7}])
+def test_hand_written_data_agrees(small, timezone, thresholds):
+    settings = Settings(timezone=timezone, service_levels=thresholds)
+    summarised = 0
+    for start, end in (("2024-03-05", "2024-03-06"), ("2024-03-06", "2024-03-06")):
+        for low, high in WINDOWS:
+            params = ReportParams(
+                date.fromisoformat(start), date.fromisoformat(end), low, high, now=NOW
+            )
+            summarised += both_paths(small, settings, params, SMALL_USERS)
+    assert (summarised > 0) == (timezone != "Asia/Kolkata")
+
+
+def test_hand_written_summaries_match_backfill(small):
+    assert small.query_one("SELECT COUNT(*) FROM queue_hours")[0] > 0
+    ingest_again_matches_backfill(small)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """Three weeks of a 30-agent, 5-queue centre, imported in two parts (summaries grow)."""
+    directory = tmp_path_factory.mktemp("summary-synth")
+    log = directory / "queue_log"
+    generate(log, agents=30, queues=5, days=21, seed=3)
+    lines = log.read_text().splitlines(keepends=True)
+    half = len(lines) // 2
+    first, second = directory / "part1", directory / "part2"
+    first.write_text("".join(lines[:half]))
+    second.write_text("".join(lines[half:]))
+    store = open_store(str(directory / "wallboard.db"))
+    import_files(store, [first])
+    import_files(store, [second])
+    yield store
+    store.close()
+
+
+def test_synthetic_data_agrees(synthetic):
+    queues = [q for (q,) in synthetic.query("SELECT name FROM queues ORDER BY name")]
+    agents = [a for (a,) in synthetic.query("SELECT name FROM agents ORDER BY name")]
+    users = [
+        ADMIN,
+        User("sup", queues=frozenset(queues[:2])),
+        User("agents", agents=frozenset(agents[:3])),
+    ]
+    now = int(synthetic.query_one("SELECT MAX(last_time) FROM queue_log_blocks")[0])
+    ranges = [
+        (DEFAULT_START, DEFAULT_START + timedelta(days=20)),
+        (DEFAULT_START + timedelta(days=9), DEFAULT_START + timedelta(days=9)),
+    ]
+    cases = [
+        ("UTC", {}, (0, DAY)),
+        ("Europe/Paris", {queues[0]: 30}, (8 * 3600, 18 * 3600)),
+        ("America/New_York", {}, (20 * 3600, 7 * 3600)),
+        ("UTC", {queues[1]: 12}, (9 * 3600, 9 * 3600 + 1)),  # a threshold and window off-grid
+    ]
+    summarised = 0
+    for timezone, thresholds, (low, high) in cases:
+        settings = Settings(timezone=timezone, service_levels=thresholds)
+        for start, end in ranges:
+            params = ReportParams(start, end, low, high, now=now)
+            summarised += both_paths(synthetic, settings, params, users)
+    assert summarised > 0
+
+
+def test_synthetic_summaries_match_backfill(synthetic):
+    ingest_again_matches_backfill(synthetic)
+
+
+def test_open_calls_are_not_in_the_summaries(small: Store):
+    counted = small.query_one("SELECT SUM(calls) FROM queue_hours")[0]
+    closed = small.query_one(
+        "SELECT COUNT(*) FROM queue_calls WHERE outcome IS NOT NULL AND outcome <> 'CONNECT'"
+    )[0]
+    total = small.query_one("SELECT COUNT(*) FROM queue_calls")[0]
+    assert counted == closed == total - 2
