@@ -9,8 +9,10 @@ waiting or talking stay in queue_calls and the reports add them on top.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
+from itertools import accumulate
 
 from wallboard.history.calls import QueueCall
 from wallboard.history.queuelog import UNANSWERED_ENDS
@@ -78,7 +80,7 @@ UPSERT_QUEUE_HOURS = _upsert("queue_hours", QUEUE_KEY, QUEUE_SUMS)
 UPSERT_AGENT_HOURS = _upsert("agent_hours", AGENT_KEY, AGENT_SUMS)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sums:
     calls: int = 0
     wait_sum: int = 0
@@ -94,6 +96,9 @@ class _Sums:
         if call.talk is not None:
             self.talk_sum += call.talk
             self.talk_n += 1
+
+    def row(self) -> tuple[int, int, int, int, int]:
+        return (self.calls, self.wait_sum, self.wait_n, self.talk_sum, self.talk_n)
 
 
 def is_closed(call: QueueCall) -> bool:
@@ -121,21 +126,20 @@ def summary_rows(calls: Iterable[QueueCall]) -> tuple[list[tuple], list[tuple]]:
         key = (hour, call.queue, call.outcome, 1 if call.connect_time is not None else 0)
         entry = queue_sums.get(key)
         if entry is None:
-            entry = queue_sums[key] = (_Sums(), [0] * len(WAIT_STEPS))
+            entry = queue_sums[key] = (_Sums(), [0] * (len(WAIT_STEPS) + 1))
         entry[0].add(call)
-        wait = call.wait or 0
-        counts = entry[1]
-        for n, step in enumerate(WAIT_STEPS):
-            if wait <= step:
-                counts[n] += 1
+        entry[1][bisect_left(WAIT_STEPS, call.wait or 0)] += 1  # its 5-second bucket
         if is_answered(call):
             agent_key = (hour, call.queue, call.agent or "")
             sums = agent_sums.get(agent_key)
             if sums is None:
                 sums = agent_sums[agent_key] = _Sums()
             sums.add(call)
-    queue_rows = [key + astuple(sums) + tuple(counts) for key, (sums, counts) in queue_sums.items()]
-    agent_rows = [key + astuple(sums) for key, sums in agent_sums.items()]
+    queue_rows = [
+        key + sums.row() + tuple(accumulate(buckets[:-1]))  # w5..w120: waits up to each step
+        for key, (sums, buckets) in queue_sums.items()
+    ]
+    agent_rows = [key + sums.row() for key, sums in agent_sums.items()]
     return queue_rows, agent_rows
 
 
