@@ -5,7 +5,6 @@ both (AMI listener + queue_log follower) and answers `entity=realtime` and `enti
 over HTTP. Both must tell the same story for the day.
 """
 
-import asyncio
 import os
 from datetime import UTC, datetime
 
@@ -19,17 +18,10 @@ from wallboard.live.service import LiveService
 from wallboard.simulator.model import CallCenterModel, default_config
 from wallboard.simulator.server import SimulatorServer
 
+from .test_ingest import until
+
 DAY = "2026-03-10"
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC).timestamp()
-
-
-async def until(predicate, what: str, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):

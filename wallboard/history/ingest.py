@@ -9,6 +9,7 @@ transaction as the rows it produced.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import logging
@@ -17,12 +18,14 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from wallboard.history.calls import CallChange, CallTracker
 from wallboard.history.queuelog import MAX_LINE_BYTES, Record, Rejected, parse_line
 from wallboard.history.store import Batch, Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHUNK_BYTES = 1 << 20
 _BAD_UTF8 = "\x00bad-utf8"
@@ -47,6 +50,22 @@ class ImportSummary:
         self.duplicates += other.duplicates
         self.calls += other.calls
         self.rejected.update(other.rejected)
+
+
+def _gc_paused(method: Callable[..., T]) -> Callable[..., T]:
+    """Run without cyclic GC passes: a batch makes many short-lived, acyclic objects."""
+
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> T:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+
+    return run
 
 
 def fingerprint_of(head: bytes) -> str | None:
@@ -77,6 +96,7 @@ class Ingester:
         )
         self._stored_open = frozenset(c.id for c in calls)  # open calls that have a row already
 
+    @_gc_paused
     def ingest_text(
         self,
         text: str,
@@ -89,27 +109,6 @@ class Ingester:
         summary: ImportSummary,
     ) -> list[CallChange]:
         """Parse, track and store complete lines (text ends with a newline); one transaction."""
-        collecting = gc.isenabled()
-        gc.disable()  # a batch makes many short-lived acyclic objects; GC passes only cost time
-        try:
-            return self._ingest_text(
-                text, source, fingerprint, end_position, first_line_no, high_water, seen, summary
-            )
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _ingest_text(
-        self,
-        text: str,
-        source: str,
-        fingerprint: str | None,
-        end_position: int,
-        first_line_no: int,
-        high_water: int | None,
-        seen: Counter[tuple],
-        summary: ImportSummary,
-    ) -> list[CallChange]:
         batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
         lines = text.split("\n")
         if lines and lines[-1] == "":
