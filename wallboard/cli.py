@@ -139,6 +139,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.done()
+    if store.dialect == "sqlite" and summary.records:
+        store.execute("PRAGMA optimize")  # fresh statistics for the report queries' planner
     elapsed = time.perf_counter() - started
     rejected = sum(summary.rejected.values())
     print(
