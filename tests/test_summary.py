@@ -26,7 +26,14 @@ from wallboard.history.reports import (
     whole_hours,
 )
 from wallboard.history.store import Store, open_store
-from wallboard.history.summary import MIGRATION, summary_rows
+from wallboard.history.summary import (
+    AGENT_BACKFILL,
+    DAY_BACKFILL,
+    QUEUE_BACKFILL,
+    QUEUE_SUMS,
+    day_rows,
+    summary_rows,
+)
 
 ADMIN = User("admin", admin=True)
 NOW = D + 3 * DAY
@@ -52,23 +59,31 @@ def test_summary_rows_add_closed_calls_only():
         call(4, hour * 3600 + 40, "CONNECT", connect_time=1, agent="A", wait=3),  # talking
         call(5, hour * 3600 + 50, None),  # waiting
         call(6, (hour + 1) * 3600, "STALE", connect_time=1, agent="B", wait=200, talk=9),
+        call(7, (hour + 1) * 3600 + 5, "STALE", wait=7),  # never connected: unanswered
     ]
     queue_rows, agent_rows = summary_rows(calls)
-    by_key = {row[:4]: row[4:] for row in queue_rows}
-    assert set(by_key) == {
-        (hour, "sales", "COMPLETECALLER", 1),
-        (hour, "sales", "ABANDON", 0),
-        (hour + 1, "sales", "STALE", 1),
-    }
-    calls_n, wait_sum, wait_n, talk_sum, talk_n, *cumulative = by_key[
-        (hour, "sales", "COMPLETECALLER", 1)
-    ]
-    assert (calls_n, wait_sum, wait_n, talk_sum, talk_n) == (2, 25, 2, 60, 1)
-    assert cumulative[:5] == [1, 1, 1, 1, 2]  # ≤5 .. ≤25 s
-    assert by_key[(hour, "sales", "ABANDON", 0)] == (1, 0, 0, 0, 0) + (1,) * 24  # no wait = 0
-    assert by_key[(hour + 1, "sales", "STALE", 1)][5:] == (0,) * 24  # 200 s is past every step
+    rows = {row[:2]: dict(zip(QUEUE_SUMS, row[2:], strict=True)) for row in queue_rows}
+    assert set(rows) == {(hour, "sales"), (hour + 1, "sales")}
+    first, second = rows[(hour, "sales")], rows[(hour + 1, "sales")]
+    assert {k: v for k, v in first.items() if v and not k[3:].isdigit()} == {
+        "calls": 3,
+        "a_calls": 2, "a_wait_sum": 25, "a_wait_n": 2, "a_talk_sum": 60, "a_talk_n": 1,
+        "a_completecaller": 2,
+        "u_calls": 1, "u_abandon": 1,
+    }  # fmt: skip
+    assert [first[f"a_w{s}"] for s in (5, 10, 15, 20, 25, 120)] == [1, 1, 1, 1, 2, 2]
+    assert [first[f"u_w{s}"] for s in (5, 120)] == [1, 1]  # no wait counts as 0
+    assert (second["a_stale"], second["u_stale"], second["a_w120"], second["u_w5"]) == (1, 1, 0, 0)
+    assert (second["u_w10"], second["calls"]) == (1, 2)
     assert sorted(agent_rows) == [(hour, "sales", "A", 2, 25, 2, 60, 1),
                                   (hour + 1, "sales", "B", 1, 200, 1, 9, 1)]  # fmt: skip
+    later = [(hour + 2, "sales", "A", 1, 3, 1, 5, 1), (hour + 30, "sales", "A", 1, 1, 1, 1, 1)]
+    day = hour // 24  # 500_000 is hour 8 of its day: hours +2 and +30 fall on two days
+    assert sorted(day_rows(agent_rows + later)) == [
+        (day, "sales", "A", 3, 28, 3, 65, 2),
+        (day, "sales", "B", 1, 200, 1, 9, 1),
+        (day + 1, "sales", "A", 1, 1, 1, 1, 1),
+    ]
 
 
 def test_whole_hours():
@@ -88,13 +103,18 @@ def test_whole_hours():
 
 def ingest_again_matches_backfill(store: Store) -> None:
     """The summaries built batch by batch at ingest equal the migration's backfill."""
-    tables = {"queue_hours": "hour, queue, outcome, connected", "agent_hours": "hour, queue, agent"}
+    tables = {
+        "queue_hours": "hour, queue",
+        "agent_hours": "hour, queue, agent",
+        "agent_days": "day, queue, agent",
+    }
     built = {t: store.query(f"SELECT * FROM {t} ORDER BY {k}") for t, k in tables.items()}
     store.execute("DELETE FROM queue_hours")
     store.execute("DELETE FROM agent_hours")
-    for statement in MIGRATION:
-        if statement.startswith("INSERT"):
-            store.execute(statement)
+    store.execute("DELETE FROM agent_days")
+    store.execute(QUEUE_BACKFILL)
+    store.execute(AGENT_BACKFILL)
+    store.execute(DAY_BACKFILL)
     for table, key in tables.items():
         assert store.query(f"SELECT * FROM {table} ORDER BY {key}") == built[table], table
 

@@ -21,15 +21,20 @@ from zoneinfo import ZoneInfo
 from wallboard.config import Settings
 from wallboard.history.queuelog import UNANSWERED_ENDS
 from wallboard.history.store import Store, data_columns
-from wallboard.history.summary import ANSWERED as S_ANSWERED
 from wallboard.history.summary import (
+    AGENT_KEY,
+    AGENT_SUMS,
+    ANSWERED_OUTCOMES,
     HOUR,
+    QUEUE_KEY,
+    QUEUE_SUMS,
+    UNANSWERED_OUTCOMES,
     WAIT_STEPS,
     agent_hours_sql,
+    columns_used,
     queue_hours_sql,
     wait_column,
 )
-from wallboard.history.summary import UNANSWERED as S_UNANSWERED
 from wallboard.live.realtime import average, percent
 
 DAY = 86_400
@@ -884,10 +889,6 @@ def _sum(expr: str) -> str:
     return f"CAST(SUM({expr}) AS BIGINT)"  # PostgreSQL's SUM(bigint) is numeric
 
 
-def _when(condition: str, value: str = "calls") -> str:
-    return _sum(f"CASE WHEN {condition} THEN {value} ELSE 0 END")
-
-
 def _holdtime_buckets(results: list[list[tuple]]) -> list[list[tuple]]:
     """Cumulative counts (≤15 ... ≤90, all) → (bucket, count) rows as the raw query groups them."""
     (*cumulative, total), = results[0]
@@ -901,17 +902,32 @@ def _holdtime_buckets(results: list[list[tuple]]) -> list[list[tuple]]:
     return [rows]
 
 
+def _by_outcome(outcomes: tuple[str, ...]) -> Callable[[list[list[tuple]]], list[list[tuple]]]:
+    """Per-outcome sums (one row) → (outcome, count) rows as the raw query groups and orders them."""
+
+    def adapt(results: list[list[tuple]]) -> list[list[tuple]]:
+        (counts,) = results[0]
+        rows = [(o, n) for o, n in zip(outcomes, counts, strict=True) if n]
+        return [sorted(rows, key=lambda row: (-row[1], row[0]))]
+
+    return adapt
+
+
+def _outcome_sums(side: str, outcomes: tuple[str, ...]) -> str:
+    return "SELECT " + ", ".join(_sum(f"{side}_{o.lower()}") for o in outcomes) + " FROM {hours}"
+
+
 _HOURS = "FROM {hours}"
-_ABANDONED = "outcome = 'ABANDON'"
 SUMMARISED: Mapping[str, Summarised] = {
-    "answered_calls_detail": Summarised(
-        (f"SELECT COALESCE({_sum('calls')}, 0) {_HOURS} WHERE {S_ANSWERED}", None)
-    ),
+    "answered_calls_detail": Summarised((f"SELECT COALESCE({_sum('a_calls')}, 0) {_HOURS}", None)),
     "unanswered_calls_detail": Summarised(
-        (f"SELECT COALESCE({_sum('calls')}, 0) {_HOURS} WHERE {S_UNANSWERED}", None)
+        (f"SELECT COALESCE({_sum('u_calls')}, 0) {_HOURS}", None)
     ),
     "answered_calls_by_queue": Summarised(
-        (f"SELECT queue, {_sum('calls')} {_HOURS} WHERE {S_ANSWERED} GROUP BY queue ORDER BY queue",)
+        (
+            f"SELECT queue, {_sum('a_calls')} {_HOURS} GROUP BY queue"
+            " HAVING SUM(a_calls) > 0 ORDER BY queue",
+        )
     ),
     "answered_calls_by_agent": Summarised(
         (
@@ -924,36 +940,29 @@ SUMMARISED: Mapping[str, Summarised] = {
     "answered_calls_by_holdtime": Summarised(
         (
             "SELECT "
-            + ", ".join(_sum(f"w{limit}") for limit in HOLDTIME_LIMITS)
-            + f", {_sum('calls')} {_HOURS} WHERE {S_ANSWERED}",
+            + ", ".join(_sum(f"a_w{limit}") for limit in HOLDTIME_LIMITS)
+            + f", {_sum('a_calls')} {_HOURS}",
         ),
         _holdtime_buckets,
     ),
     "answered_calls_by_event": Summarised(
-        (
-            f"SELECT outcome, {_sum('calls')} {_HOURS} WHERE {S_ANSWERED}"
-            " GROUP BY outcome ORDER BY 2 DESC, 1",
-        )
+        (_outcome_sums("a", ANSWERED_OUTCOMES),), _by_outcome(ANSWERED_OUTCOMES)
     ),
     "unanswered_calls_by_queue": Summarised(
         (
-            f"SELECT queue, {_sum('calls')}, {_when(_ABANDONED)}, {_sum('wait_sum')},"
-            f" {_sum('wait_n')} {_HOURS} WHERE {S_UNANSWERED} GROUP BY queue ORDER BY queue",
+            f"SELECT queue, {_sum('u_calls')}, {_sum('u_abandon')}, {_sum('u_wait_sum')},"
+            f" {_sum('u_wait_n')} {_HOURS} GROUP BY queue HAVING SUM(u_calls) > 0 ORDER BY queue",
         )
     ),
     "unanswered_calls_by_event": Summarised(
-        (
-            f"SELECT outcome, {_sum('calls')} {_HOURS} WHERE {S_UNANSWERED}"
-            " GROUP BY outcome ORDER BY 2 DESC, 1",
-        )
+        (_outcome_sums("u", UNANSWERED_OUTCOMES),), _by_outcome(UNANSWERED_OUTCOMES)
     ),
     **{
         f"distribution_by_{period}": Summarised(
             (
-                f"SELECT {{local_hour}} / 3600, {_sum('calls')}, {_when(S_ANSWERED)},"
-                f" {_when(S_UNANSWERED)}, {_when(S_ANSWERED, 'talk_sum')},"
-                f" {_when(S_ANSWERED, 'talk_n')}, {_when(S_ANSWERED, 'wait_sum')},"
-                f" {_when(S_ANSWERED, 'wait_n')} {_HOURS} GROUP BY 1",
+                f"SELECT {{local_hour}} / 3600, {_sum('calls')}, {_sum('a_calls')},"
+                f" {_sum('u_calls')}, {_sum('a_talk_sum')}, {_sum('a_talk_n')},"
+                f" {_sum('a_wait_sum')}, {_sum('a_wait_n')} {_HOURS} GROUP BY 1",
                 None,
                 None,
             )
@@ -962,8 +971,8 @@ SUMMARISED: Mapping[str, Summarised] = {
     },
     "service_level": Summarised(
         (
-            f"SELECT queue, {{threshold}}, {_when(S_ANSWERED)}, {_when(S_ANSWERED, '{within}')},"
-            f" {_when(S_UNANSWERED)}, {_when(S_UNANSWERED, 'calls - {within}')}"
+            f"SELECT queue, {{threshold}}, {_sum('a_calls')}, {_sum('{within}')},"
+            f" {_sum('u_calls')}, {_sum('u_calls - {unanswered_within}')}"
             f" {_HOURS} GROUP BY queue ORDER BY queue",
         ),
         thresholds=True,
@@ -988,10 +997,25 @@ def whole_hours(scope: Scope) -> bool:
     return all(edge % HOUR == 0 for edge in edges)
 
 
-def hours_sql(scope: Scope, agents: bool) -> tuple[str, list[Any]]:
-    """The WHERE condition selecting a scope's summary rows (agent too for agent_hours)."""
+def day_split(scope: Scope) -> tuple[int, int] | None:
+    """The whole UTC days [first, last) inside a scope without a window, which agent_days
+    answers (the hours around them stay with agent_hours), or None."""
+    if scope.window is not None:
+        return None
+    first, last = -(-scope.start // DAY), scope.end // DAY
+    return (first, last) if first < last else None
+
+
+def hours_sql(
+    scope: Scope, agents: bool, days: tuple[int, int] | None = None
+) -> tuple[str, list[Any]]:
+    """The WHERE condition selecting a scope's summary rows (agent too for agent_hours), but
+    those of the `days` (UTC day numbers [first, last))."""
     parts = ["hour >= ?", "hour < ?"]
     params: list[Any] = [scope.start // HOUR, scope.end // HOUR]
+    if days is not None:
+        parts.append("(hour < ? OR hour >= ?)")
+        params += [days[0] * 24, days[1] * 24]
     if scope.window is not None:
         local, local_params = local_sql(scope, "(hour * 3600)")
         of_day = f"({local} - ({local} / {DAY}) * {DAY})"
@@ -999,6 +1023,12 @@ def hours_sql(scope: Scope, agents: bool) -> tuple[str, list[Any]]:
         joiner = "AND" if low <= high else "OR"
         parts.append(f"({of_day} >= ? {joiner} {of_day} < ?)")
         params += local_params * 2 + [low] + local_params * 2 + [high]
+    return _and_names(parts, params, scope, agents)
+
+
+def _and_names(
+    parts: list[str], params: list[Any], scope: Scope, agents: bool
+) -> tuple[str, list[Any]]:
     columns = (("queue", scope.queues), ("agent", scope.agents if agents else None))
     for column, values in columns:
         if values is not None:
@@ -1008,20 +1038,48 @@ def hours_sql(scope: Scope, agents: bool) -> tuple[str, list[Any]]:
     return " AND ".join(parts), params
 
 
-def source_sql(scope: Scope, agents: bool) -> tuple[str, list[Any]]:
-    """The summary rows of a scope plus its open calls, as one subquery."""
-    where_hours, hours_params = hours_sql(scope, agents)
+def source_sql(
+    scope: Scope, agents: bool, used: tuple[str, ...] | None = None
+) -> tuple[str, list[Any]]:
+    """The summary rows of a scope plus its open calls, as one subquery (of the `used` columns)."""
     where_open, open_params = scope_sql(scope, "enter_time")
-    build = agent_hours_sql if agents else queue_hours_sql
-    return build(where_hours, where_open), hours_params + open_params
+    days = day_split(scope) if agents else None
+    where_hours, params = hours_sql(scope, agents, days)
+    if days is None:
+        build = agent_hours_sql if agents else queue_hours_sql
+        return build(where_hours, where_open, used), params + open_params
+    where_days, days_params = _and_names(["day >= ?", "day < ?"], list(days), scope, True)
+    sql = agent_hours_sql(where_hours, where_open, used, where_days)
+    return sql, params + days_params + open_params
 
 
-def within_sql(thresholds: Mapping[str, int], default: int) -> tuple[str, list[Any]]:
-    """The cumulative wait column of each queue's service-level threshold."""
-    default_column = wait_column(default)
+_SOURCES = {"hours": False, "agent_hours": True}
+
+
+def narrowed(
+    template: str, slots: Mapping[str, Callable[[], tuple[str, list[Any]]]], scope: Scope
+) -> dict[str, Callable[[], tuple[str, list[Any]]]]:
+    """The slots with the summary subqueries carrying only the columns the template uses."""
+    text = _SLOT.sub(lambda m: "" if m.group(1) in _SOURCES else slots[m.group(1)]()[0], template)
+    columns = {False: QUEUE_KEY + QUEUE_SUMS, True: AGENT_KEY + AGENT_SUMS}
+    return {
+        **slots,
+        **{
+            name: (lambda a=agents: source_sql(scope, a, columns_used(text, columns[a])))
+            for name, agents in _SOURCES.items()
+        },
+    }
+
+
+def within_sql(
+    thresholds: Mapping[str, int], default: int, side: str = "a"
+) -> tuple[str, list[Any]]:
+    """The cumulative wait column of each queue's service-level threshold (answered calls, or
+    unanswered with `side` "u")."""
+    default_column = wait_column(default, side)
     if not thresholds:
         return str(default_column), []
-    whens = " ".join(f"WHEN ? THEN {wait_column(t)}" for _, t in sorted(thresholds.items()))
+    whens = " ".join(f"WHEN ? THEN {wait_column(t, side)}" for _, t in sorted(thresholds.items()))
     return f"(CASE queue {whens} ELSE {default_column} END)", sorted(thresholds)
 
 
@@ -1094,6 +1152,7 @@ def slots_for(
         "agent_hours": lambda: source_sql(scope, agents=True),
         "local_hour": lambda: local_sql(scope, "(hour * 3600)"),
         "within": lambda: within_sql(thresholds, default_threshold),
+        "unanswered_within": lambda: within_sql(thresholds, default_threshold, "u"),
         **{name: (lambda sql=sql: (sql, [])) for name, sql in _KINDS.items()},
     }
 
@@ -1124,7 +1183,7 @@ def run_report(
     ctx = Context(tz, scope, params.now)
     offset = (params.page - 1) * params.rows
     if report.paged:
-        count_sql, rows_sql = (render(q, slots) for q in queries)
+        count_sql, rows_sql = (render(q, narrowed(q, slots, scope)) for q in queries)
         records = store.query_one(*count_sql)[0]
         rows: list[tuple] = []
         if offset < records:
@@ -1134,7 +1193,7 @@ def run_report(
             ctx = Context(tz, scope, params.now, display_names(store, "queues"),
                           display_names(store, "agents"))  # fmt: skip
         return Page(records, report.shape([rows], ctx))
-    results = [store.query(*render(q, slots)) for q in queries]
+    results = [store.query(*render(q, narrowed(q, slots, scope))) for q in queries]
     if adapt is not None:
         results = adapt(results)
     shaped = report.shape(results, ctx)

@@ -19,7 +19,14 @@ from typing import Any
 from wallboard.history.calls import Interval, QueueCall
 from wallboard.history.queuelog import Record, Rejected, format_line
 from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
-from wallboard.history.summary import UPSERT_AGENT_HOURS, UPSERT_QUEUE_HOURS, summary_rows
+from wallboard.history.summary import (
+    UPSERT_AGENT_DAYS,
+    UPSERT_AGENT_HOURS,
+    UPSERT_QUEUE_HOURS,
+    WIDE_MIGRATION,
+    day_rows,
+    summary_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,8 @@ MIGRATIONS: list[list[str]] = [
     ],
     # Hourly summaries of closed calls for the reports (history/summary.py), backfilled.
     SUMMARY_MIGRATION,
+    # queue_hours per hour and queue, outcomes as columns; agent_days; missing indexes.
+    WIDE_MIGRATION,
 ]
 
 CALL_COLUMNS = (
@@ -322,6 +331,7 @@ class Store:
             queue_hours, agent_hours = summary_rows(batch.calls)
             tx.executemany(UPSERT_QUEUE_HOURS, queue_hours)
             tx.executemany(UPSERT_AGENT_HOURS, agent_hours)
+            tx.executemany(UPSERT_AGENT_DAYS, day_rows(agent_hours))
             if batch.rejected:
                 tx.executemany(
                     "INSERT INTO rejected_lines (source, position, reason, detail, raw)"

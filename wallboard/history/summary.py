@@ -1,40 +1,77 @@
 """Hourly summaries of closed queue calls (pure): what a closed call adds to them, and their SQL.
 
-`queue_hours` holds, per UTC hour of enter time, queue, outcome and connected-or-not, counts,
-wait and talk sums and cumulative wait counts (`w5` = calls with a wait ≤ 5 s, ... `w120`), so
-queue-level reports read a few rows per hour instead of every call. `agent_hours` holds the
-answered calls per hour, queue and agent. A call is added once, when it closes; calls still
+`queue_hours` holds, per UTC hour of enter time and queue, the counts, wait and talk sums,
+cumulative wait counts and per-outcome counts of the answered and of the unanswered calls, so
+queue-level reports read one row per hour and queue instead of every call. `agent_hours` holds the
+answered calls per hour, queue and agent, `agent_days` the same per UTC day (for the whole days
+inside a range; the hours around them come from agent_hours). A call is added once, when it closes; calls still
 waiting or talking stay in queue_calls and the reports add them on top.
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass
 from itertools import accumulate
 
 from wallboard.history.calls import QueueCall
-from wallboard.history.queuelog import UNANSWERED_ENDS
+from wallboard.history.queuelog import ANSWERED_ENDS, UNANSWERED_ENDS
 
 HOUR = 3600
 WAIT_STEPS = tuple(range(5, 125, 5))  # the cumulative wait columns, in seconds
 WAIT_COLUMNS = tuple(f"w{step}" for step in WAIT_STEPS)
 
-QUEUE_KEY = ("hour", "queue", "outcome", "connected")
-QUEUE_SUMS = ("calls", "wait_sum", "wait_n", "talk_sum", "talk_n", *WAIT_COLUMNS)
+# The call model over a queue_calls row (reports.py holds the same).
+_ENDS = "(" + ", ".join(f"'{e}'" for e in sorted(UNANSWERED_ENDS)) + ")"
+_ANSWERED_CALLS = f"(connect_time IS NOT NULL AND outcome NOT IN {_ENDS})"
+_UNANSWERED_CALLS = f"(outcome IN {_ENDS} OR (outcome = 'STALE' AND connect_time IS NULL))"
+_CLOSED_CALLS = "(outcome IS NOT NULL AND outcome <> 'CONNECT')"
+OPEN_CALLS = "(outcome IS NULL OR outcome = 'CONNECT')"
+
+# queue_hours, one row per UTC hour of enter time and queue: `calls` received; a_* of the
+# answered calls, u_* of the unanswered: count, wait and talk sums, cumulative waits (a_w5 =
+# answered calls waiting ≤ 5 s ...), and per outcome. Each column is also an SQL expression of
+# what one queue_calls row adds to it (the backfill sums it, the open calls are read through it).
+ANSWERED_OUTCOMES = (*sorted(ANSWERED_ENDS), "STALE", "CONNECT")  # CONNECT: talking, never stored
+UNANSWERED_OUTCOMES = (*sorted(UNANSWERED_ENDS), "STALE")
+
+
+def _sides() -> dict[str, str]:
+    columns = {"calls": "1"}
+    for side, condition, outcomes in (
+        ("a", _ANSWERED_CALLS, ANSWERED_OUTCOMES),
+        ("u", _UNANSWERED_CALLS, UNANSWERED_OUTCOMES),
+    ):
+        columns[f"{side}_calls"] = f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+        for value in ("wait", "talk"):
+            columns[f"{side}_{value}_sum"] = (
+                f"CASE WHEN {condition} AND {value} IS NOT NULL THEN {value} ELSE 0 END"
+            )
+            columns[f"{side}_{value}_n"] = (
+                f"CASE WHEN {condition} AND {value} IS NOT NULL THEN 1 ELSE 0 END"
+            )
+        for step in WAIT_STEPS:
+            columns[f"{side}_w{step}"] = (
+                f"CASE WHEN {condition} AND COALESCE(wait, 0) <= {step} THEN 1 ELSE 0 END"
+            )
+        for outcome in outcomes:
+            columns[f"{side}_{outcome.lower()}"] = (
+                f"CASE WHEN {condition} AND outcome = '{outcome}' THEN 1 ELSE 0 END"
+            )
+    return columns
+
+
+QUEUE_COLUMNS: dict[str, str] = _sides()
+QUEUE_KEY = ("hour", "queue")
+QUEUE_SUMS = tuple(QUEUE_COLUMNS)
 AGENT_KEY = ("hour", "queue", "agent")
 AGENT_SUMS = ("calls", "wait_sum", "wait_n", "talk_sum", "talk_n")
-
-# The call model over summary columns (reports.py holds the same over queue_calls).
-_ENDS = "(" + ", ".join(f"'{e}'" for e in sorted(UNANSWERED_ENDS)) + ")"
-ANSWERED = f"(connected = 1 AND outcome NOT IN {_ENDS})"
-UNANSWERED = f"(outcome IN {_ENDS} OR (outcome = 'STALE' AND connected = 0))"
-OPEN_CALLS = "(outcome IS NULL OR outcome = 'CONNECT')"
+DAY_KEY = ("day", "queue", "agent")  # agent_days: agent_hours summed per UTC day
 
 
 def _table(name: str, key: tuple[str, ...], sums: tuple[str, ...]) -> str:
-    types = {"hour": "{int}", "connected": "{int}"}
+    types = {"hour": "{int}", "day": "{int}", "connected": "{int}"}
     columns = [f"{c} {types.get(c, 'TEXT')} NOT NULL" for c in key]
     columns += [f"{c} {{int}} NOT NULL DEFAULT 0" for c in sums]
     return f"CREATE TABLE {name} ({', '.join(columns)}, PRIMARY KEY ({', '.join(key)}))"
@@ -44,15 +81,15 @@ def _case(condition: str) -> str:
     return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-_ANSWERED_CALLS = f"(connect_time IS NOT NULL AND outcome NOT IN {_ENDS})"
-_CLOSED_CALLS = "(outcome IS NOT NULL AND outcome <> 'CONNECT')"
-
-# The migration: tables, the open-calls index, and the backfill from existing calls.
+# Round 1's migration (schema version 3), kept as it ran: queue_hours per hour, queue, outcome
+# and connected-or-not; the next migration replaces it.
+_V3_KEY = ("hour", "queue", "outcome", "connected")
+_V3_SUMS = ("calls", "wait_sum", "wait_n", "talk_sum", "talk_n", *WAIT_COLUMNS)
 MIGRATION: list[str] = [
-    _table("queue_hours", QUEUE_KEY, QUEUE_SUMS),
+    _table("queue_hours", _V3_KEY, _V3_SUMS),
     _table("agent_hours", AGENT_KEY, AGENT_SUMS),
     f"CREATE INDEX queue_calls_open ON queue_calls (enter_time) WHERE {OPEN_CALLS}",
-    f"INSERT INTO queue_hours ({', '.join(QUEUE_KEY + QUEUE_SUMS)})"
+    f"INSERT INTO queue_hours ({', '.join(_V3_KEY + _V3_SUMS)})"
     " SELECT enter_time / 3600, queue, outcome,"
     " CASE WHEN connect_time IS NOT NULL THEN 1 ELSE 0 END,"
     " COUNT(*), COALESCE(SUM(wait), 0), COUNT(wait), COALESCE(SUM(talk), 0), COUNT(talk), "
@@ -64,6 +101,39 @@ MIGRATION: list[str] = [
     f" FROM queue_calls WHERE {_CLOSED_CALLS} AND {_ANSWERED_CALLS} GROUP BY 1, 2, 3",
     "ANALYZE queue_hours",
     "ANALYZE agent_hours",
+]
+
+QUEUE_BACKFILL = (
+    f"INSERT INTO queue_hours ({', '.join(QUEUE_KEY + QUEUE_SUMS)})"
+    " SELECT enter_time / 3600, queue, "
+    + ", ".join(f"SUM({expr})" for expr in QUEUE_COLUMNS.values())
+    + f" FROM queue_calls WHERE {_CLOSED_CALLS} GROUP BY 1, 2"
+)
+AGENT_BACKFILL = MIGRATION[4]
+
+DAY_BACKFILL = (
+    f"INSERT INTO agent_days ({', '.join(DAY_KEY + AGENT_SUMS)}) SELECT hour / 24, queue, agent, "
+    + ", ".join(f"SUM({c})" for c in AGENT_SUMS)
+    + " FROM agent_hours GROUP BY 1, 2, 3"
+)
+
+# Schema version 4: queue_hours one row per hour and queue (outcomes as columns, 3.5x fewer
+# rows), rebuilt from queue_calls; agent_days (9x fewer rows than agent_hours); and the
+# interval-end and callid indexes, which databases created before they joined the first
+# migration lack.
+WIDE_MIGRATION: list[str] = [
+    "DROP TABLE queue_hours",
+    _table("queue_hours", QUEUE_KEY, QUEUE_SUMS),
+    QUEUE_BACKFILL,
+    # Covers the counts (detail reports' totals, by queue) without reading the wide rows.
+    "CREATE INDEX queue_hours_counts ON queue_hours (hour, queue, calls, a_calls, u_calls)",
+    _table("agent_days", DAY_KEY, AGENT_SUMS),
+    DAY_BACKFILL,
+    "ANALYZE agent_days",
+    "CREATE INDEX IF NOT EXISTS agent_intervals_end ON agent_intervals (end_time)",
+    "CREATE INDEX IF NOT EXISTS queue_calls_callid ON queue_calls (callid)",
+    "ANALYZE queue_hours",
+    "ANALYZE agent_intervals",
 ]
 
 
@@ -78,27 +148,7 @@ def _upsert(table: str, key: tuple[str, ...], sums: tuple[str, ...]) -> str:
 
 UPSERT_QUEUE_HOURS = _upsert("queue_hours", QUEUE_KEY, QUEUE_SUMS)
 UPSERT_AGENT_HOURS = _upsert("agent_hours", AGENT_KEY, AGENT_SUMS)
-
-
-@dataclass(slots=True)
-class _Sums:
-    calls: int = 0
-    wait_sum: int = 0
-    wait_n: int = 0
-    talk_sum: int = 0
-    talk_n: int = 0
-
-    def add(self, call: QueueCall) -> None:
-        self.calls += 1
-        if call.wait is not None:
-            self.wait_sum += call.wait
-            self.wait_n += 1
-        if call.talk is not None:
-            self.talk_sum += call.talk
-            self.talk_n += 1
-
-    def row(self) -> tuple[int, int, int, int, int]:
-        return (self.calls, self.wait_sum, self.wait_n, self.talk_sum, self.talk_n)
+UPSERT_AGENT_DAYS = _upsert("agent_days", DAY_KEY, AGENT_SUMS)
 
 
 def is_closed(call: QueueCall) -> bool:
@@ -107,7 +157,7 @@ def is_closed(call: QueueCall) -> bool:
 
 
 def is_answered(call: QueueCall) -> bool:
-    """The call model's answered, as ANSWERED in SQL."""
+    """The call model's answered, as _ANSWERED_CALLS in SQL."""
     return (
         call.connect_time is not None
         and call.outcome is not None
@@ -115,52 +165,99 @@ def is_answered(call: QueueCall) -> bool:
     )
 
 
+def is_unanswered(call: QueueCall) -> bool:
+    """The call model's unanswered, as _UNANSWERED_CALLS in SQL."""
+    return call.outcome in UNANSWERED_ENDS or (
+        call.outcome == "STALE" and call.connect_time is None
+    )
+
+
+_AT = {name: index for index, name in enumerate(QUEUE_SUMS)}
+_STEPS = len(WAIT_STEPS)
+
+
+def _side_add(sums: list[int], buckets: list[int], side: str, call: QueueCall) -> None:
+    sums[_AT[f"{side}_calls"]] += 1
+    if call.wait is not None:
+        sums[_AT[f"{side}_wait_sum"]] += call.wait
+        sums[_AT[f"{side}_wait_n"]] += 1
+    if call.talk is not None:
+        sums[_AT[f"{side}_talk_sum"]] += call.talk
+        sums[_AT[f"{side}_talk_n"]] += 1
+    outcome = _AT.get(f"{side}_{(call.outcome or '').lower()}")
+    if outcome is not None:  # the tracker closes calls with the known outcomes only
+        sums[outcome] += 1
+    buckets[bisect_left(WAIT_STEPS, call.wait or 0)] += 1  # its 5-second bucket
+
+
 def summary_rows(calls: Iterable[QueueCall]) -> tuple[list[tuple], list[tuple]]:
     """The (queue_hours, agent_hours) rows the closed calls among `calls` add, in column order."""
-    queue_sums: dict[tuple, tuple[_Sums, list[int]]] = {}
-    agent_sums: dict[tuple, _Sums] = {}
+    queue_sums: dict[tuple, tuple[list[int], list[int], list[int]]] = {}
+    agent_sums: dict[tuple, list[int]] = {}
     for call in calls:
         if not is_closed(call):
             continue
         hour = call.enter_time // HOUR
-        key = (hour, call.queue, call.outcome, 1 if call.connect_time is not None else 0)
+        key = (hour, call.queue)
         entry = queue_sums.get(key)
         if entry is None:
-            entry = queue_sums[key] = (_Sums(), [0] * (len(WAIT_STEPS) + 1))
-        entry[0].add(call)
-        entry[1][bisect_left(WAIT_STEPS, call.wait or 0)] += 1  # its 5-second bucket
+            waits = _STEPS + 1
+            entry = queue_sums[key] = ([0] * len(QUEUE_SUMS), [0] * waits, [0] * waits)
+        sums, answered_waits, unanswered_waits = entry
+        sums[0] += 1
         if is_answered(call):
+            _side_add(sums, answered_waits, "a", call)
             agent_key = (hour, call.queue, call.agent or "")
-            sums = agent_sums.get(agent_key)
-            if sums is None:
-                sums = agent_sums[agent_key] = _Sums()
-            sums.add(call)
-    queue_rows = [
-        key + sums.row() + tuple(accumulate(buckets[:-1]))  # w5..w120: waits up to each step
-        for key, (sums, buckets) in queue_sums.items()
-    ]
-    agent_rows = [key + sums.row() for key, sums in agent_sums.items()]
+            agent = agent_sums.get(agent_key)
+            if agent is None:
+                agent = agent_sums[agent_key] = [0] * len(AGENT_SUMS)
+            agent[0] += 1
+            if call.wait is not None:
+                agent[1] += call.wait
+                agent[2] += 1
+            if call.talk is not None:
+                agent[3] += call.talk
+                agent[4] += 1
+        elif is_unanswered(call):
+            _side_add(sums, unanswered_waits, "u", call)
+    queue_rows = []
+    for key, (sums, answered_waits, unanswered_waits) in queue_sums.items():
+        for side, buckets in (("a", answered_waits), ("u", unanswered_waits)):
+            first = _AT[f"{side}_w{WAIT_STEPS[0]}"]
+            sums[first : first + _STEPS] = accumulate(buckets[:-1])  # waits up to each step
+        queue_rows.append(key + tuple(sums))
+    agent_rows = [key + tuple(sums) for key, sums in agent_sums.items()]
     return queue_rows, agent_rows
 
 
-def queue_hours_sql(where_hours: str, where_open: str) -> str:
+def day_rows(agent_rows: Iterable[tuple]) -> list[tuple]:
+    """The agent_days rows that agent_hours rows (as summary_rows gives them) add."""
+    days: dict[tuple, list[int]] = {}
+    for hour, queue, agent, *sums in agent_rows:
+        key = (hour // 24, queue, agent)
+        total = days.get(key)
+        if total is None:
+            days[key] = sums
+        else:
+            days[key] = [a + b for a, b in zip(total, sums, strict=True)]
+    return [key + tuple(sums) for key, sums in days.items()]
+
+
+def columns_used(sql: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of `columns` that `sql` names (the summary subqueries carry only these: SQLite
+    cannot flatten a UNION ALL under an aggregate, so every column carried costs per row)."""
+    words = set(re.findall(r"\w+", sql))
+    return tuple(c for c in columns if c in words) or columns[:1]
+
+
+def queue_hours_sql(where_hours: str, where_open: str, used: tuple[str, ...] | None = None) -> str:
     """A subquery of queue_hours rows (filtered by `where_hours`) and of the open calls in
-    queue_calls (filtered by `where_open`) in the same columns, each open call one row."""
-    open_columns = [
-        "enter_time / 3600 AS hour",
-        "queue",
-        "outcome",
-        "CASE WHEN connect_time IS NOT NULL THEN 1 ELSE 0 END AS connected",
-        "1 AS calls",
-        "COALESCE(wait, 0) AS wait_sum",
-        "CASE WHEN wait IS NOT NULL THEN 1 ELSE 0 END AS wait_n",
-        "COALESCE(talk, 0) AS talk_sum",
-        "CASE WHEN talk IS NOT NULL THEN 1 ELSE 0 END AS talk_n",
-    ] + [
-        f"CASE WHEN COALESCE(wait, 0) <= {step} THEN 1 ELSE 0 END AS {column}"
-        for step, column in zip(WAIT_STEPS, WAIT_COLUMNS, strict=True)
-    ]
-    columns = ", ".join(QUEUE_KEY + QUEUE_SUMS)
+    queue_calls (filtered by `where_open`) in the same columns (`used`, default all), each open
+    call one row."""
+    names = [c for c in QUEUE_SUMS if used is None or c in used]
+    open_columns = ["enter_time / 3600 AS hour", "queue"]
+    open_columns += [f"{QUEUE_COLUMNS[c]} AS {c}" for c in names]
+    columns = ", ".join((*QUEUE_KEY, *names))
     return (
         f"(SELECT {columns} FROM queue_hours WHERE {where_hours}"
         f" UNION ALL SELECT {', '.join(open_columns)} FROM queue_calls"
@@ -168,31 +265,57 @@ def queue_hours_sql(where_hours: str, where_open: str) -> str:
     )
 
 
-def agent_hours_sql(where_hours: str, where_open: str) -> str:
-    """As queue_hours_sql for agent_hours: answered calls per hour, queue and agent."""
-    columns = ", ".join(AGENT_KEY + AGENT_SUMS)
+def agent_hours_sql(
+    where_hours: str,
+    where_open: str,
+    used: tuple[str, ...] | None = None,
+    where_days: str | None = None,
+) -> str:
+    """As queue_hours_sql for agent_hours: answered calls per hour, queue and agent; with
+    `where_days`, also the agent_days rows it selects (their hour: the day's first)."""
+    open_columns = [
+        "enter_time / 3600 AS hour",
+        "queue",
+        "COALESCE(agent, '') AS agent",
+        "1 AS calls",
+        "COALESCE(wait, 0) AS wait_sum",
+        "CASE WHEN wait IS NOT NULL THEN 1 ELSE 0 END AS wait_n",
+        "COALESCE(talk, 0) AS talk_sum",
+        "CASE WHEN talk IS NOT NULL THEN 1 ELSE 0 END AS talk_n",
+    ]
+    names = AGENT_KEY + AGENT_SUMS
+    keep = [i for i, c in enumerate(names) if used is None or c in used]
+    days = ""
+    if where_days is not None:
+        day_columns = ["day * 24 AS hour", *names[1:]]
+        days = (
+            f" UNION ALL SELECT {', '.join(day_columns[i] for i in keep)} FROM agent_days"
+            f" WHERE {where_days}"
+        )
     return (
-        f"(SELECT {columns} FROM agent_hours WHERE {where_hours}"
-        " UNION ALL SELECT enter_time / 3600 AS hour, queue, COALESCE(agent, '') AS agent,"
-        " 1 AS calls, COALESCE(wait, 0) AS wait_sum,"
-        " CASE WHEN wait IS NOT NULL THEN 1 ELSE 0 END AS wait_n, COALESCE(talk, 0) AS talk_sum,"
-        " CASE WHEN talk IS NOT NULL THEN 1 ELSE 0 END AS talk_n FROM queue_calls"
+        f"(SELECT {', '.join(names[i] for i in keep)} FROM agent_hours WHERE {where_hours}{days}"
+        f" UNION ALL SELECT {', '.join(open_columns[i] for i in keep)} FROM queue_calls"
         f" WHERE {OPEN_CALLS} AND {_ANSWERED_CALLS} AND {where_open}) AS s"
     )
 
 
-def wait_column(threshold: int) -> str | None:
-    """The cumulative wait column counting waits ≤ threshold, or None when none is stored."""
-    return f"w{threshold}" if threshold in WAIT_STEPS else None
+def wait_column(threshold: int, side: str = "a") -> str | None:
+    """The cumulative wait column counting the answered (`side` "a") or unanswered ("u") calls
+    with a wait ≤ threshold, or None when none is stored."""
+    return f"{side}_w{threshold}" if threshold in WAIT_STEPS else None
 
 
 __all__ = [
-    "ANSWERED",
+    "ANSWERED_OUTCOMES",
     "MIGRATION",
-    "UNANSWERED",
+    "UNANSWERED_OUTCOMES",
+    "UPSERT_AGENT_DAYS",
     "UPSERT_AGENT_HOURS",
     "UPSERT_QUEUE_HOURS",
+    "WIDE_MIGRATION",
     "agent_hours_sql",
+    "columns_used",
+    "day_rows",
     "queue_hours_sql",
     "summary_rows",
     "wait_column",
