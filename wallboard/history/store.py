@@ -126,7 +126,6 @@ class Store:
         self._known_queues: set[str] = set()
         self._known_agents: set[str] = set()
         self.migrate()
-        self._next_seq = self.next_event_seq()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -297,10 +296,6 @@ class Store:
         row = self.query_one("SELECT max(id) FROM queue_calls")
         return (row[0] or 0) + 1 if row else 1
 
-    def next_event_seq(self) -> int:
-        row = self.query_one("SELECT max(first_seq + count) FROM queue_log_blocks")
-        return (row[0] or 1) if row else 1
-
     def write_batch(self, batch: Batch, now: int) -> None:
         """Write a batch's events, calls, intervals, rejects and file position atomically."""
         new_queues = set(map(_QUEUE_OF, batch.records)) - self._known_queues
@@ -309,11 +304,15 @@ class Store:
         with self.transaction() as tx:
             if batch.records:
                 times = list(map(_TIME_OF, batch.records))
+                last = tx.query(  # under the write lock: another writer cannot take the numbers
+                    "SELECT first_seq + count FROM queue_log_blocks ORDER BY id DESC LIMIT 1"
+                )
                 tx.execute(
                     "INSERT INTO queue_log_blocks (first_time, last_time, first_seq, count, lines)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (min(times), max(times), self._next_seq, len(times), "\n".join(batch.stored_lines())),
-                )
+                    (min(times), max(times), last[0][0] if last else 1, len(times),
+                     "\n".join(batch.stored_lines())),
+                )  # fmt: skip
             stored = batch.stored_open
             fresh = [_call_row(c) for c in batch.calls if c.id not in stored]
             tx.insert_rows("queue_calls", CALL_COLUMNS, fresh)
@@ -356,7 +355,6 @@ class Store:
                 )
         self._known_queues |= new_queues
         self._known_agents |= new_agents
-        self._next_seq += len(batch.records)
         still_open = {c.id for c in batch.calls if c.outcome is None or c.outcome == "CONNECT"}
         closed = {c.id for c in batch.calls} - still_open
         batch.stored_open = (batch.stored_open - closed) | still_open
