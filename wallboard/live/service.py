@@ -90,6 +90,11 @@ class LiveService:
         self.publish(self.state.seed(calls, now))  # on the loop: the state is not thread-safe
 
     async def start(self) -> None:
+        if self.follower is None:
+            log.warning(
+                "no queue_log configured: today's counters (answered, abandoned, service level)"
+                " come from the queue_log and will stay at what the store already holds"
+            )
         await self.hub.start()
         await self.seed()
         if self.follower is not None:
