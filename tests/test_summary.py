@@ -31,8 +31,12 @@ from wallboard.history.summary import (
     DAY_BACKFILL,
     QUEUE_BACKFILL,
     QUEUE_SUMS,
+    VALUE_SUMMARIES,
     day_rows,
     summary_rows,
+    value_days_backfill,
+    value_hours_backfill,
+    value_rows,
 )
 
 ADMIN = User("admin", admin=True)
@@ -115,6 +119,15 @@ def ingest_again_matches_backfill(store: Store) -> None:
     store.execute(QUEUE_BACKFILL)
     store.execute(AGENT_BACKFILL)
     store.execute(DAY_BACKFILL)
+    for summary in VALUE_SUMMARIES:
+        for table, key in ((f"{summary.name}_hours", summary.hour_key),
+                           (f"{summary.name}_days", summary.day_key)):  # fmt: skip
+            built[table] = store.query(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")
+            assert built[table], table  # the data has urls, dids and transfers
+            store.execute(f"DELETE FROM {table}")
+            tables[table] = ", ".join(key)
+        store.execute(value_hours_backfill(summary))
+        store.execute(value_days_backfill(summary))
     for table, key in tables.items():
         assert store.query(f"SELECT * FROM {table} ORDER BY {key}") == built[table], table
 
@@ -235,3 +248,27 @@ def test_open_calls_are_not_in_the_summaries(small: Store):
     )[0]
     total = small.query_one("SELECT COUNT(*) FROM queue_calls")[0]
     assert counted == closed == total - 2
+
+
+def test_value_rows_count_closed_calls_per_value():
+    hour = 500_000  # hour 8 of its day
+    calls = [
+        call(1, hour * 3600, "COMPLETECALLER", connect_time=1, agent="A", url="u1", did="d1"),
+        call(2, hour * 3600 + 9, "COMPLETEAGENT", connect_time=1, agent="A", url="u1", did=""),
+        call(3, hour * 3600 + 20, "ABANDON", url="u1", did="d1"),  # unanswered: no url/did row
+        call(4, hour * 3600 + 30, "CONNECT", connect_time=1, agent="A", url="u1"),  # talking
+        call(5, (hour + 1) * 3600, "BLINDTRANSFER", connect_time=1, agent="A", target="2000@x"),
+        call(6, (hour + 1) * 3600, "ATTENDEDTRANSFER", connect_time=1, agent="A", target="B1"),
+        call(7, (hour + 2) * 3600, "ATTENDEDTRANSFER", connect_time=1, agent="A", target="APP|x"),
+    ]
+    rows = value_rows(calls)
+    day = hour // 24
+    assert sorted(rows["url"][0]) == [(hour, "sales", "u1", 2), (hour + 1, "sales", "", 2),
+                                      (hour + 2, "sales", "", 1)]  # fmt: skip
+    assert sorted(rows["url"][1]) == [(day, "sales", "", 3), (day, "sales", "u1", 2)]
+    assert sorted(rows["did"][1]) == [(day, "sales", "", 4), (day, "sales", "d1", 1)]
+    assert sorted(rows["transfer"][0]) == [
+        (hour + 1, "sales", "A", "2000@x", 1),
+        (hour + 1, "sales", "A", "attended", 1),
+        (hour + 2, "sales", "A", "APP|x", 1),
+    ]

@@ -28,11 +28,15 @@ from wallboard.history.summary import (
     HOUR,
     QUEUE_KEY,
     QUEUE_SUMS,
+    TRANSFER_TO,
     UNANSWERED_OUTCOMES,
+    VALUE_SUMMARIES,
     WAIT_STEPS,
+    ValueSummary,
     agent_hours_sql,
     columns_used,
     queue_hours_sql,
+    value_sql,
     wait_column,
 )
 from wallboard.live.realtime import average, percent
@@ -639,10 +643,7 @@ _CALLS = "FROM queue_calls WHERE {calls}"
 # Where a transfer went: exten@context for blind ones; an attended transfer's bridge or channels
 # are unique ids, so those count as "attended" (one by application keeps its APP|name). No `%`
 # in report SQL: psycopg reads it as a placeholder.
-_TRANSFER_TO = (
-    "CASE WHEN outcome = 'ATTENDEDTRANSFER' AND SUBSTR(target, 1, 4) <> 'APP|' THEN 'attended'"
-    " ELSE target END"
-)
+_TRANSFER_TO = TRANSFER_TO
 # The kind of an interval as an expression, so that the planner reads agent_intervals by its time
 # index rather than by the (kind, agent, queue, start_time) unique index (half the table).
 _KINDS = {"sessions": "COALESCE(kind, '') = 'session'", "pauses": "COALESCE(kind, '') = 'pause'"}
@@ -985,6 +986,19 @@ SUMMARISED: Mapping[str, Summarised] = {
         ),
         by_agent=True,
     ),
+    **{
+        f"answered_calls_by_{name}": Summarised(
+            (f"SELECT {name}, {_sum('calls')} FROM {{{name}_hours}} GROUP BY 1 ORDER BY 1",)
+        )
+        for name in ("url", "did")
+    },
+    "transfers": Summarised(
+        (
+            f"SELECT agent, target, {_sum('calls')} FROM {{transfer_hours}}"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+        ),
+        by_agent=True,
+    ),
 }
 
 
@@ -1050,6 +1064,20 @@ def source_sql(
         return build(where_hours, where_open, used), params + open_params
     where_days, days_params = _and_names(["day >= ?", "day < ?"], list(days), scope, True)
     sql = agent_hours_sql(where_hours, where_open, used, where_days)
+    return sql, params + days_params + open_params
+
+
+def value_source_sql(scope: Scope, summary: ValueSummary) -> tuple[str, list[Any]]:
+    """A value summary's rows of a scope (whole UTC days from its day table, the hours around
+    them from its hour table) plus its open calls, as one subquery."""
+    where_open, open_params = scope_sql(scope, "enter_time")
+    agents = "agent" in summary.columns
+    days = day_split(scope)
+    where_hours, params = hours_sql(scope, agents, days)
+    if days is None:
+        return value_sql(summary, where_hours, where_open), params + open_params
+    where_days, days_params = _and_names(["day >= ?", "day < ?"], list(days), scope, agents)
+    sql = value_sql(summary, where_hours, where_open, where_days)
     return sql, params + days_params + open_params
 
 
@@ -1150,6 +1178,10 @@ def slots_for(
         "threshold": lambda: threshold_sql(thresholds, default_threshold),
         "hours": lambda: source_sql(scope, agents=False),
         "agent_hours": lambda: source_sql(scope, agents=True),
+        **{
+            f"{summary.name}_hours": (lambda s=summary: value_source_sql(scope, s))
+            for summary in VALUE_SUMMARIES
+        },
         "local_hour": lambda: local_sql(scope, "(hour * 3600)"),
         "within": lambda: within_sql(thresholds, default_threshold),
         "unanswered_within": lambda: within_sql(thresholds, default_threshold, "u"),

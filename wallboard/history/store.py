@@ -23,9 +23,12 @@ from wallboard.history.summary import (
     UPSERT_AGENT_DAYS,
     UPSERT_AGENT_HOURS,
     UPSERT_QUEUE_HOURS,
+    UPSERT_VALUES,
+    VALUE_MIGRATION,
     WIDE_MIGRATION,
     day_rows,
     summary_rows,
+    value_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,8 @@ MIGRATIONS: list[list[str]] = [
     SUMMARY_MIGRATION,
     # queue_hours per hour and queue, outcomes as columns; agent_days; missing indexes.
     WIDE_MIGRATION,
+    # Answered calls per url and per did, transfers per agent and target: per hour and per day.
+    VALUE_MIGRATION,
 ]
 
 CALL_COLUMNS = (
@@ -331,6 +336,9 @@ class Store:
             tx.executemany(UPSERT_QUEUE_HOURS, queue_hours)
             tx.executemany(UPSERT_AGENT_HOURS, agent_hours)
             tx.executemany(UPSERT_AGENT_DAYS, day_rows(agent_hours))
+            for name, (hours, days) in value_rows(batch.calls).items():
+                tx.executemany(UPSERT_VALUES[name][0], hours)
+                tx.executemany(UPSERT_VALUES[name][1], days)
             if batch.rejected:
                 tx.executemany(
                     "INSERT INTO rejected_lines (source, position, reason, detail, raw)"

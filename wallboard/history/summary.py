@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import accumulate
 
 from wallboard.history.calls import QueueCall
@@ -243,6 +244,144 @@ def day_rows(agent_rows: Iterable[tuple]) -> list[tuple]:
     return [key + tuple(sums) for key, sums in days.items()]
 
 
+# -- per-value summaries: answered calls per url and per did, transfers per agent and target ----
+
+TRANSFER_OUTCOMES = frozenset({"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"})
+_TRANSFERRED = "outcome IN ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER')"
+# Where a transfer went, as the transfers report groups it (reports.py holds the same).
+TRANSFER_TO = (
+    "CASE WHEN outcome = 'ATTENDEDTRANSFER' AND SUBSTR(target, 1, 4) <> 'APP|' THEN 'attended'"
+    " ELSE target END"
+)
+
+
+def _transfer_to(call: QueueCall) -> str:
+    target = call.target or ""
+    if call.outcome == "ATTENDEDTRANSFER" and target[:4] != "APP|":
+        return "attended"
+    return target
+
+
+@dataclass(frozen=True)
+class ValueSummary:
+    """Closed calls counted per (hour, queue, value) in `{name}_hours` and per (day, queue,
+    value) in `{name}_days`: which calls (`condition`) and their value columns (`columns`, as
+    SQL expressions over queue_calls `exprs`; value_rows is the same in Python)."""
+
+    name: str
+    columns: tuple[str, ...]
+    exprs: tuple[str, ...]
+    condition: str
+
+    @property
+    def hour_key(self) -> tuple[str, ...]:
+        return ("hour", "queue", *self.columns)
+
+    @property
+    def day_key(self) -> tuple[str, ...]:
+        return ("day", "queue", *self.columns)
+
+
+VALUE_SUMMARIES: tuple[ValueSummary, ...] = (
+    ValueSummary("url", ("url",), ("url",), _ANSWERED_CALLS),
+    ValueSummary("did", ("did",), ("did",), _ANSWERED_CALLS),
+    ValueSummary(
+        "transfer", ("agent", "target"), ("COALESCE(agent, '')", TRANSFER_TO), _TRANSFERRED
+    ),
+)
+
+
+def value_hours_backfill(summary: ValueSummary) -> str:
+    key = summary.hour_key
+    return (
+        f"INSERT INTO {summary.name}_hours ({', '.join(key)}, calls)"
+        f" SELECT enter_time / 3600, queue, {', '.join(summary.exprs)}, COUNT(*)"
+        f" FROM queue_calls WHERE {_CLOSED_CALLS} AND {summary.condition}"
+        f" GROUP BY {', '.join(str(i + 1) for i in range(len(key)))}"
+    )
+
+
+def value_days_backfill(summary: ValueSummary) -> str:
+    rest = ", ".join(summary.hour_key[1:])
+    return (
+        f"INSERT INTO {summary.name}_days ({', '.join(summary.day_key)}, calls)"
+        f" SELECT hour / 24, {rest}, SUM(calls) FROM {summary.name}_hours"
+        f" GROUP BY hour / 24, {rest}"
+    )
+
+
+# Schema version 5: the per-value summaries, backfilled.
+VALUE_MIGRATION: list[str] = [
+    statement
+    for summary in VALUE_SUMMARIES
+    for statement in (
+        _table(f"{summary.name}_hours", summary.hour_key, ("calls",)),
+        _table(f"{summary.name}_days", summary.day_key, ("calls",)),
+        value_hours_backfill(summary),
+        value_days_backfill(summary),
+        f"ANALYZE {summary.name}_hours",
+        f"ANALYZE {summary.name}_days",
+    )
+]
+UPSERT_VALUES: dict[str, tuple[str, str]] = {
+    s.name: (
+        _upsert(f"{s.name}_hours", s.hour_key, ("calls",)),
+        _upsert(f"{s.name}_days", s.day_key, ("calls",)),
+    )
+    for s in VALUE_SUMMARIES
+}
+
+
+def value_rows(calls: Iterable[QueueCall]) -> dict[str, tuple[list[tuple], list[tuple]]]:
+    """Per value summary, the (hours, days) rows the closed calls among `calls` add."""
+    urls: dict[tuple, int] = {}
+    dids: dict[tuple, int] = {}
+    transfers: dict[tuple, int] = {}
+    for call in calls:
+        outcome = call.outcome
+        if outcome is None or outcome == "CONNECT":
+            continue
+        if call.connect_time is not None and outcome not in UNANSWERED_ENDS:  # answered
+            hour = call.enter_time // HOUR
+            key = (hour, call.queue, call.url or "")
+            urls[key] = urls.get(key, 0) + 1
+            key = (hour, call.queue, call.did or "")
+            dids[key] = dids.get(key, 0) + 1
+        if outcome in TRANSFER_OUTCOMES:
+            key = (call.enter_time // HOUR, call.queue, call.agent or "", _transfer_to(call))
+            transfers[key] = transfers.get(key, 0) + 1
+    rows = {}
+    for name, counts in (("url", urls), ("did", dids), ("transfer", transfers)):
+        days: dict[tuple, int] = {}
+        for (hour, *rest), n in counts.items():
+            key = (hour // 24, *rest)
+            days[key] = days.get(key, 0) + n
+        rows[name] = (
+            [(*key, n) for key, n in counts.items()],
+            [(*key, n) for key, n in days.items()],
+        )
+    return rows
+
+
+def value_sql(
+    summary: ValueSummary, where_hours: str, where_open: str, where_days: str | None = None
+) -> str:
+    """A subquery (queue, value columns, calls) of a value summary's hour rows (`where_hours`),
+    day rows (`where_days`, if any) and open calls in queue_calls (`where_open`), one row each."""
+    names = ", ".join(("queue", *summary.columns, "calls"))
+    days = ""
+    if where_days is not None:
+        days = f" UNION ALL SELECT {names} FROM {summary.name}_days WHERE {where_days}"
+    open_values = ", ".join(
+        f"{e} AS {c}" for e, c in zip(summary.exprs, summary.columns, strict=True)
+    )
+    return (
+        f"(SELECT {names} FROM {summary.name}_hours WHERE {where_hours}{days}"
+        f" UNION ALL SELECT queue, {open_values}, 1 AS calls FROM queue_calls"
+        f" WHERE {OPEN_CALLS} AND {summary.condition} AND {where_open}) AS s"
+    )
+
+
 def columns_used(sql: str, columns: tuple[str, ...]) -> tuple[str, ...]:
     """Those of `columns` that `sql` names (the summary subqueries carry only these: SQLite
     cannot flatten a UNION ALL under an aggregate, so every column carried costs per row)."""
@@ -312,11 +451,16 @@ __all__ = [
     "UPSERT_AGENT_DAYS",
     "UPSERT_AGENT_HOURS",
     "UPSERT_QUEUE_HOURS",
+    "UPSERT_VALUES",
+    "VALUE_MIGRATION",
+    "VALUE_SUMMARIES",
     "WIDE_MIGRATION",
     "agent_hours_sql",
     "columns_used",
     "day_rows",
     "queue_hours_sql",
     "summary_rows",
+    "value_rows",
+    "value_sql",
     "wait_column",
 ]
