@@ -19,9 +19,13 @@ from wallboard.history.ingest import import_files
 from wallboard.history.reports import (
     CATALOGUE,
     DAY,
+    REPORTS,
     ReportParams,
     make_scope,
+    narrowed,
+    render,
     run_report,
+    slots_for,
     summarised_for,
     whole_hours,
 )
@@ -272,3 +276,25 @@ def test_value_rows_count_closed_calls_per_value():
         (hour + 1, "sales", "A", "attended", 1),
         (hour + 2, "sales", "A", "APP|x", 1),
     ]
+
+
+@pytest.mark.parametrize(
+    ("report", "indexes"),
+    [
+        ("unanswered_calls_detail", (None, "queue_calls_unanswered")),
+        ("agent_pauses", ("agent_intervals_pauses", None)),
+        ("agent_sessions", ("agent_intervals_sessions", "agent_intervals_pauses", None)),
+    ],
+)
+def test_raw_reads_use_their_partial_indexes(synthetic: Store, report: str, indexes: tuple):
+    """The partial indexes' conditions are the queries' own terms, so SQLite plans through them
+    (a query edited apart from its index would silently read the whole time range)."""
+    params = ReportParams(date(2024, 3, 1), date(2024, 3, 31), now=NOW)
+    scope = make_scope(params, ZoneInfo("UTC"), ("sales",), None)
+    slots = slots_for(scope, {}, 20)
+    for template, index in zip(REPORTS[report].queries, indexes, strict=True):
+        if index is None:
+            continue
+        sql, values = render(template, narrowed(template, slots, scope))
+        plan = " ".join(row[-1] for row in synthetic.query("EXPLAIN QUERY PLAN " + sql, values))
+        assert index in plan, plan

@@ -323,6 +323,9 @@ def merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def measure(intervals: Iterable[tuple[int, int]], scope: Scope) -> int:
     """Seconds of disjoint UTC intervals inside the scope's range and time-of-day window."""
+    if scope.window is None:
+        low, high = scope.start, scope.end
+        return sum(max(0, min(end, high) - max(start, low)) for start, end in intervals)
     total = 0
     for start, end in intervals:
         start, end = max(start, scope.start), min(end, scope.end)
@@ -573,8 +576,9 @@ def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, 
 
     def by_agent(rows: list[tuple]) -> dict[str, list[tuple[int, int]]]:
         out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        now = ctx.now
         for agent, start, end in rows:
-            out[agent].append((start, end if end is not None else max(ctx.now, start)))
+            out[agent].append((start, end if end is not None else (now if now > start else start)))
         return out
 
     logged, paused = by_agent(sessions), by_agent(pauses)
@@ -586,7 +590,7 @@ def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, 
         logged_s = measure(logged_in, scope)
         paused_s = measure(pause_union, scope)
         paused_in = measure(_intersect(logged_in, pause_union), scope)
-        pause_count = len({s for s, _ in paused.get(agent, ()) if in_window(s, scope)})
+        pause_count = _count_starts(paused.get(agent, ()), scope)
         count, talk_s = talk.get(agent, (0, 0))
         if not (logged_s or paused_s or pause_count or count):
             continue  # only met outside the time-of-day window
@@ -600,6 +604,14 @@ def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, 
             "Occupancy %": percent(talk_s, logged_s - paused_in) if logged_s > paused_in else "0.00",
         })  # fmt: skip
     return rows
+
+
+def _count_starts(intervals: Iterable[tuple[int, int]], scope: Scope) -> int:
+    """How many distinct start times fall inside the scope (range and window)."""
+    if scope.window is None:
+        low, high = scope.start, scope.end
+        return len({start for start, _ in intervals if low <= start < high})
+    return len({start for start, _ in intervals if in_window(start, scope)})
 
 
 def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -20,6 +20,7 @@ from wallboard.history.calls import Interval, QueueCall
 from wallboard.history.queuelog import Record, Rejected, format_line
 from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
 from wallboard.history.summary import (
+    PAGE_INDEX_MIGRATION,
     UPSERT_AGENT_DAYS,
     UPSERT_AGENT_HOURS,
     UPSERT_QUEUE_HOURS,
@@ -82,6 +83,8 @@ MIGRATIONS: list[list[str]] = [
     WIDE_MIGRATION,
     # Answered calls per url and per did, transfers per agent and target: per hour and per day.
     VALUE_MIGRATION,
+    # Partial covering indexes: unanswered calls, sessions, pauses.
+    PAGE_INDEX_MIGRATION,
 ]
 
 CALL_COLUMNS = (
