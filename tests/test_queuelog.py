@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wallboard.history.queuelog import Record, Rejected, format_line, parse_db_row, parse_line
+from wallboard.history.queuelog import (
+    Record,
+    Rejected,
+    clean_lines,
+    format_line,
+    parse_clean_line,
+    parse_db_row,
+    parse_line,
+)
 
 
 def rec(line: str) -> Record:
@@ -219,3 +227,18 @@ def test_fast_paths_agree_with_the_careful_decoders():
 def test_fast_paths_agree_on_any_fields(event, fields):
     line = "|".join(["1700000000", "u.1", "q", "a", event, *fields])
     assert parse_line(line) == _careful(line)
+
+
+@given(st.text(max_size=120))
+def test_clean_lines_are_parsed_alike_without_the_per_line_checks(text):
+    """The bulk reader checks a whole block with clean_lines, then skips the per-line checks."""
+    for line in text.split("\n"):
+        if clean_lines(line.encode("utf-8")) and len(line) <= 8192:
+            assert parse_clean_line(line) == parse_line(line)
+
+
+@given(st.lists(st.text(alphabet="0123456789|Q\t\r\x00\x1f\x7fé", max_size=20), max_size=6))
+def test_clean_lines_finds_every_control_character(lines):
+    raw = "\n".join(lines).encode("utf-8")
+    has_control = any(ch < " " and ch not in "\t\n" or ch == "\x7f" for ch in "\n".join(lines))
+    assert clean_lines(raw) is not has_control

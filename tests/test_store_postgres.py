@@ -1,10 +1,18 @@
 """The same store code against a real PostgreSQL: only the driver differs."""
 
+from datetime import timedelta
+
+from bench.synth import DEFAULT_START, generate
+from wallboard.auth import User
+from wallboard.config import Settings
+from wallboard.history import coverage
 from wallboard.history.ingest import Ingester, import_files
+from wallboard.history.reports import ReportParams
 from wallboard.history.store import open_store
 
 from .test_calls import EXPECTED, GOLDEN
 from .test_ingest import GOLDEN_LINES, event_count, stored_calls, write
+from .test_summary import ADMIN, both_paths
 
 
 def test_golden_import_into_postgresql(pg_url, tmp_path):
@@ -18,4 +26,26 @@ def test_golden_import_into_postgresql(pg_url, tmp_path):
     assert event_count(store) == len(GOLDEN_LINES)
     assert import_files(store, [GOLDEN]).records == 0
     assert store.query_one("SELECT max(version) FROM schema_version")[0] >= 1
+    store.close()
+
+
+def test_reports_agree_on_postgresql(pg_url, tmp_path):
+    """Every report over the summaries (agent_cover_days included, with an agent still logged
+    in) equals the raw tables on PostgreSQL too."""
+    log = tmp_path / "queue_log"
+    generate(log, agents=6, queues=2, days=3, seed=2)
+    lines = log.read_text().splitlines(keepends=True)
+    last = int(lines[-1].split("|")[0])
+    lines.append(f"{last + 10}|MANAGER|5001|PJSIP/9999|ADDMEMBER|\n")
+    log.write_text("".join(lines))
+    store = open_store(pg_url)
+    import_files(store, [log])
+    agents = [a for (a,) in store.query("SELECT name FROM agents ORDER BY name")]
+    users = [ADMIN, User("two", agents=frozenset(agents[:2]))]
+    for start, days in ((DEFAULT_START, 3), (DEFAULT_START + timedelta(days=1), 0)):
+        params = ReportParams(start, start + timedelta(days=days), now=last + 3600)
+        assert both_paths(store, Settings(), params, users) > 0
+    cover = store.query("SELECT * FROM agent_cover_days ORDER BY day, agent")
+    intervals = store.query("SELECT agent, kind, start_time, end_time FROM agent_intervals")
+    assert cover and sorted(coverage.backfill_rows(intervals)) == cover
     store.close()

@@ -14,6 +14,8 @@ from bench.synth import DEFAULT_START, generate
 from tests.test_reports import DAY_ONE, DAY_TWO, D, at, line
 from wallboard.auth import User
 from wallboard.config import Settings
+from wallboard.history import coverage
+from wallboard.history import reports as reports_module
 from wallboard.history.calls import QueueCall
 from wallboard.history.ingest import import_files
 from wallboard.history.reports import (
@@ -134,6 +136,10 @@ def ingest_again_matches_backfill(store: Store) -> None:
         store.execute(value_days_backfill(summary))
     for table, key in tables.items():
         assert store.query(f"SELECT * FROM {table} ORDER BY {key}") == built[table], table
+    cover = store.query("SELECT * FROM agent_cover_days ORDER BY day, agent")
+    assert cover  # agents logged in on these days
+    intervals = store.query("SELECT agent, kind, start_time, end_time FROM agent_intervals")
+    assert sorted(coverage.backfill_rows(intervals)) == cover
 
 
 def both_paths(
@@ -298,3 +304,62 @@ def test_raw_reads_use_their_partial_indexes(synthetic: Store, report: str, inde
         sql, values = render(template, narrowed(template, slots, scope))
         plan = " ".join(row[-1] for row in synthetic.query("EXPLAIN QUERY PLAN " + sql, values))
         assert index in plan, plan
+
+
+@pytest.fixture(scope="module")
+def still_logged_in(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """A week of a small centre (Asterisk restarts nightly) where, at the end, agents are still
+    logged in or paused: one since the last restart, one for the last hours, paused since."""
+    directory = tmp_path_factory.mktemp("summary-open")
+    log = directory / "queue_log"
+    generate(log, agents=8, queues=3, days=7, seed=5)
+    lines = log.read_text().splitlines(keepends=True)
+    last = int(lines[-1].split("|")[0])
+    restart = max(n for n, line in enumerate(lines) if "|QUEUESTART|" in line)
+    lines.insert(restart + 1, f"{int(lines[restart][:10]) + 60}|MANAGER|{QUEUE}|PJSIP/9999|ADDMEMBER|\n")
+    lines += [
+        f"{last - 5000}|MANAGER|{QUEUE}|PJSIP/9998|ADDMEMBER|\n",
+        f"{last - 4000}|NONE|{QUEUE}|PJSIP/9998|PAUSE|Lunch\n",
+        f"{last - 3000}|NONE|{QUEUE}|PJSIP/9999|PAUSE|Break\n",
+        f"{last - 2000}|NONE|{QUEUE}|PJSIP/9999|UNPAUSE|Break\n",
+    ]
+    log.write_text("".join(lines))
+    store = open_store(str(directory / "wallboard.db"))
+    import_files(store, [log])
+    yield store
+    store.close()
+
+
+QUEUE = "5001"
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "Europe/Paris", "America/New_York"])
+def test_agent_sessions_by_day_agrees_with_the_raw_intervals(still_logged_in, timezone, monkeypatch):
+    """agent_sessions reads agent_cover_days for whole UTC days, raw intervals around them and
+    for agents still logged in; it equals the raw report, and is really taken."""
+    answered = []
+    by_day = reports_module._agent_sessions_by_day
+
+    def spy(*args):
+        rows = by_day(*args)
+        answered.append(rows is not None)
+        return rows
+
+    monkeypatch.setattr(reports_module, "_agent_sessions_by_day", spy)
+    synthetic = still_logged_in
+    last = int(synthetic.query_one("SELECT MAX(last_time) FROM queue_log_blocks")[0])
+    agents = [a for (a,) in synthetic.query("SELECT name FROM agents ORDER BY name")]
+    settings = Settings(timezone=timezone)
+    for start, days in ((DEFAULT_START, 7), (DEFAULT_START + timedelta(days=2), 3),
+                        (DEFAULT_START + timedelta(days=6), 0)):  # fmt: skip
+        for now in (last, last + 7200):  # open intervals end now
+            params = ReportParams(start, start + timedelta(days=days), now=now)
+            for user in (ADMIN, User("two", agents=frozenset(agents[:2]))):
+                fast = run_report(synthetic, settings, "agent_sessions", params, user)
+                raw = run_report(synthetic, settings, "agent_sessions", params, user, summaries=False)
+                assert fast == raw and fast.rows, (timezone, start, days, now, user.name)
+    # Local days off the UTC grid hold fewer whole UTC days: a one-day range may have none.
+    assert all(answered) if timezone == "UTC" else any(answered)
+    still_open = synthetic.query("SELECT agent FROM agent_intervals WHERE end_time IS NULL")
+    assert {"PJSIP/9999", "PJSIP/9998"} <= {agent for (agent,) in still_open}
+    ingest_again_matches_backfill(synthetic)

@@ -111,25 +111,39 @@ class CallTracker:
 
     def _changed(self, before: QueueCall | None, call: QueueCall) -> None:
         self.dirty[call.id] = call
-        if self.keep_before:  # the call object changes on: each change keeps its own copy
-            self.changes.append(CallChange(before, copy.copy(call)))
+        if self.keep_before:
+            self._keep(before, call)
+
+    def _keep(self, before: QueueCall | None, call: QueueCall) -> None:
+        """Record a change (the call object changes on: each change keeps its own copy)."""
+        self.changes.append(CallChange(before, copy.copy(call)))
 
     def apply(self, rec: Record) -> None:
         """Apply one record to the open calls, sessions and pauses."""
+        # The hot events look their call up inline (this runs once per queue_log line).
         event = rec.event
         if event == "ENTERQUEUE":
             self._enter(rec)
         elif event == "CONNECT":
-            call, before = self._find(rec)
+            call = self.calls.get((rec.callid, rec.queue))
+            before = self._copy(call) if call is not None else None
+            if call is None:
+                call = self._made_up(rec)
             call.connect_time = rec.time
             call.outcome = "CONNECT"
             call.agent = rec.agent
             call.wait = rec.wait
             call.ring = rec.ring
             call.member_uid = rec.member_uid or ""
-            self._changed(before, call)
+            self.dirty[call.id] = call
+            if self.keep_before:
+                self._keep(before, call)
         elif event in ANSWERED_ENDS:
-            call, before = self._find(rec)
+            call = self.calls.pop((rec.callid, rec.queue), None)
+            before = self._copy(call) if call is not None else None
+            if call is None:
+                call = self._made_up(rec)
+                del self.calls[(rec.callid, rec.queue)]
             if call.connect_time is None:
                 call.connect_time = rec.time - (rec.talk or 0)
                 call.agent = rec.agent
@@ -137,8 +151,13 @@ class CallTracker:
                 call.wait = rec.wait
             call.talk = rec.talk
             call.target = rec.target or ""
-            self._close(call, rec.time, event)
-            self._changed(before, call)
+            call.end_time = rec.time
+            call.outcome = event
+            self.dirty[call.id] = call
+            if self.keep_before:
+                self._keep(before, call)
+        elif event == "DID":
+            self.dids[rec.callid] = rec.did or ""
         elif event in UNANSWERED_ENDS:
             call, before = self._find(rec)
             if rec.wait is not None:
@@ -151,8 +170,6 @@ class CallTracker:
                 call.origpos = rec.origpos
             self._close(call, rec.time, event)
             self._changed(before, call)
-        elif event == "DID":
-            self.dids[rec.callid] = rec.did or ""
         elif event == "QUEUESTART":
             self.close_all(rec.time)
         elif event in SESSION_START:
@@ -183,22 +200,28 @@ class CallTracker:
         self.calls[key] = call
         self.next_id += 1
         self.created += 1
-        self._changed(None, call)
+        self.dirty[call.id] = call
+        if self.keep_before:
+            self._keep(None, call)
 
     def _find(self, rec: Record) -> tuple[QueueCall, QueueCall | None]:
         """The open call a record belongs to; one is made up if its ENTERQUEUE was never seen."""
         call = self.calls.get((rec.callid, rec.queue))
         if call is not None:
             return call, self._copy(call)
+        return self._made_up(rec), None
+
+    def _made_up(self, rec: Record) -> QueueCall:
+        """A call for a record whose ENTERQUEUE was never seen (entered wait + talk before)."""
         elapsed = (rec.wait or 0) + (rec.talk or 0)
         call = QueueCall(self.next_id, rec.callid, rec.queue, rec.time - elapsed, origpos=rec.origpos)
         self.calls[(rec.callid, rec.queue)] = call
         self.next_id += 1
         self.created += 1
-        return call, None
+        return call
 
     def _copy(self, call: QueueCall) -> QueueCall | None:
-        return copy.copy(call) if self.keep_before else None
+        return copy.copy(call) if self.keep_before else None  # only kept changes need it
 
     def _close(self, call: QueueCall, when: int, outcome: str) -> None:
         call.end_time = when

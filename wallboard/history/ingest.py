@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from wallboard.history.calls import CallChange, CallTracker
-from wallboard.history.queuelog import MAX_LINE_BYTES, Record, Rejected, parse_line
+from wallboard.history.queuelog import (
+    MAX_LINE_BYTES,
+    Record,
+    Rejected,
+    clean_lines,
+    parse_clean_line,
+    parse_line,
+)
 from wallboard.history.store import Batch, Store
 
 log = logging.getLogger(__name__)
@@ -107,8 +114,12 @@ class Ingester:
         high_water: int | None,
         seen: Counter[tuple],
         summary: ImportSummary,
+        clean: bool = False,
     ) -> list[CallChange]:
-        """Parse, track and store complete lines (text ends with a newline); one transaction."""
+        """Parse, track and store complete lines (text ends with a newline); one transaction.
+
+        `clean`: the caller checked the block has no control characters (`clean_lines`).
+        """
         batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
         lines = text.split("\n")
         if lines and lines[-1] == "":
@@ -117,7 +128,10 @@ class Ingester:
             lines = [line.rstrip("\r") for line in lines]
         tracker = self.tracker
         created = tracker.created
-        parsed = list(map(parse_line, lines))
+        if clean and lines and max(map(len, lines)) <= MAX_LINE_BYTES:
+            parsed = list(map(parse_clean_line, lines))
+        else:
+            parsed = list(map(parse_line, lines))
         if _BAD_UTF8 in text:
             for n, line in enumerate(lines):
                 if line.startswith(_BAD_UTF8):
@@ -215,7 +229,8 @@ class Ingester:
             position += len(complete) if complete.endswith(b"\n") else cut
             text, count = _decode(complete)
             changes += self.ingest_text(
-                text, source, fingerprint, position, line_no, high_water, seen, summary
+                text, source, fingerprint, position, line_no, high_water, seen, summary,
+                clean=clean_lines(complete) and _BAD_UTF8 not in text,
             )
             line_no += count
             if progress is not None:

@@ -19,16 +19,18 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
-from wallboard.history.queuelog import UNANSWERED_ENDS
+from wallboard.history import coverage
 from wallboard.history.store import Store, data_columns
 from wallboard.history.summary import (
     AGENT_KEY,
     AGENT_SUMS,
+    ANSWERED_CALLS,
     ANSWERED_OUTCOMES,
     HOUR,
     QUEUE_KEY,
     QUEUE_SUMS,
     TRANSFER_TO,
+    UNANSWERED_CALLS,
     UNANSWERED_OUTCOMES,
     VALUE_SUMMARIES,
     WAIT_STEPS,
@@ -46,9 +48,8 @@ CALLFLOW = "/stats/rest/index.php?entity=call/"
 
 # The call model (reports.md, history/calls.py) as SQL conditions over queue_calls; STALE
 # counts as answered when the call was connected, else as unanswered.
-_ENDS = "(" + ", ".join(f"'{e}'" for e in sorted(UNANSWERED_ENDS)) + ")"
-ANSWERED = f"(connect_time IS NOT NULL AND outcome NOT IN {_ENDS})"
-UNANSWERED = f"(outcome IN {_ENDS} OR (outcome = 'STALE' AND connect_time IS NULL))"
+ANSWERED = ANSWERED_CALLS
+UNANSWERED = UNANSWERED_CALLS
 TRANSFERRED = "outcome IN ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER')"
 
 
@@ -307,20 +308,6 @@ def callflow(uniqueid: str) -> str:
     return CALLFLOW + quote(uniqueid, safe="")
 
 
-def merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The union of half-open intervals as sorted disjoint intervals."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(intervals):
-        if end <= start:
-            continue
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
-
-
 def measure(intervals: Iterable[tuple[int, int]], scope: Scope) -> int:
     """Seconds of disjoint UTC intervals inside the scope's range and time-of-day window."""
     if scope.window is None:
@@ -571,61 +558,147 @@ def _service_level(results: list[list[tuple]], ctx: Context) -> list[dict[str, s
 
 
 def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
-    sessions, pauses, calls = results
-    scope = ctx.scope
-
-    def by_agent(rows: list[tuple]) -> dict[str, list[tuple[int, int]]]:
-        out: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        now = ctx.now
-        for agent, start, end in rows:
-            out[agent].append((start, end if end is not None else (now if now > start else start)))
-        return out
-
-    logged, paused = by_agent(sessions), by_agent(pauses)
+    sessions, pauses, calls = results  # (agent, start, end) rows in start order
+    scope, now = ctx.scope, ctx.now
+    logged: dict[str, list[tuple]] = defaultdict(list)
+    paused: dict[str, list[tuple]] = defaultdict(list)
+    for rows, by_agent in ((sessions, logged), (pauses, paused)):
+        for row in rows:
+            by_agent[row[0]].append(row)
     talk = {agent: (count, total or 0) for agent, count, total in calls}
-    rows = []
+    out = []
     for agent in sorted(set(logged) | set(paused) | set(talk)):
-        logged_in = merge(logged.get(agent, ()))
-        pause_union = merge(paused.get(agent, ()))
+        logged_in = _union(logged.get(agent, ()), now, scope)
+        pause_rows = paused.get(agent, ())
+        pause_union = _union(pause_rows, now, scope)
         logged_s = measure(logged_in, scope)
         paused_s = measure(pause_union, scope)
-        paused_in = measure(_intersect(logged_in, pause_union), scope)
-        pause_count = _count_starts(paused.get(agent, ()), scope)
+        paused_in = measure(coverage.intersect(logged_in, pause_union), scope)
+        pause_count = _count_starts(pause_rows, scope)
         count, talk_s = talk.get(agent, (0, 0))
         if not (logged_s or paused_s or pause_count or count):
             continue  # only met outside the time-of-day window
-        rows.append({
-            "Agent": agent,
-            "Logged In (s)": str(logged_s),
-            "Paused (s)": str(paused_s),
-            "Pauses": str(pause_count),
-            "Calls": str(count),
-            "Talk Time (s)": str(talk_s),
-            "Occupancy %": percent(talk_s, logged_s - paused_in) if logged_s > paused_in else "0.00",
-        })  # fmt: skip
-    return rows
+        out.append(_session_row(agent, logged_s, paused_s, paused_in, pause_count, count, talk_s))
+    return out
 
 
-def _count_starts(intervals: Iterable[tuple[int, int]], scope: Scope) -> int:
-    """How many distinct start times fall inside the scope (range and window)."""
+def _session_row(
+    agent: str, logged: int, paused: int, paused_in: int, pauses: int, calls: int, talk: int
+) -> dict[str, str]:
+    return {
+        "Agent": agent,
+        "Logged In (s)": str(logged),
+        "Paused (s)": str(paused),
+        "Pauses": str(pauses),
+        "Calls": str(calls),
+        "Talk Time (s)": str(talk),
+        "Occupancy %": percent(talk, logged - paused_in) if logged > paused_in else "0.00",
+    }
+
+
+def _agent_sessions_by_day(
+    store: Store, scope: Scope, ctx: Context, query: Callable[[str], list[tuple]]
+) -> list[dict[str, str]] | None:
+    """agent_sessions from agent_cover_days (history/coverage.py) for the whole UTC days of the
+    range, and from the raw intervals for the hours around them and for the days since an
+    agent's oldest interval still open; None when the scope has a window or queue filter (the
+    day rows are of all queues)."""
+    days = day_split(scope)
+    if days is None or scope.queues is not None:
+        return None
+    first, last = days
+    agents, agent_params = ("1 = 1", []) if scope.agents is None else _in("agent", scope.agents)
+    open_since = dict(store.query(
+        "SELECT agent, MIN(start_time) FROM agent_intervals WHERE end_time IS NULL"
+        f" AND start_time < ? AND {agents} GROUP BY agent", [scope.end, *agent_params],
+    ))  # fmt: skip
+    cuts = {agent: min(last, max(first, start // DAY)) for agent, start in open_since.items()}
+    sums = (
+        f"SELECT c.agent, {_sum('logged')}, {_sum('paused')}, {_sum('paused_in')},"
+        f" {_sum('pauses')} FROM agent_cover_days c"
+    )
+    params: list[Any] = []
+    where = f"c.day >= ? AND c.day < ? AND {agents.replace('agent IN', 'c.agent IN')}"
+    if cuts:
+        values = ", ".join("(?, ?)" for _ in cuts)
+        sums = f"WITH o(agent, cut) AS (VALUES {values}) {sums} LEFT JOIN o ON o.agent = c.agent"
+        params = [v for item in sorted(cuts.items()) for v in item]
+        where += " AND (o.cut IS NULL OR c.day < o.cut)"
+    totals = {
+        agent: list(figures)
+        for agent, *figures in store.query(
+            f"{sums} WHERE {where} GROUP BY c.agent", [*params, first, last, *agent_params]
+        )
+    }
+    # The raw spans: the hours before and after the whole days, and each open agent's tail.
+    spans = [(scope.start, first * DAY), (last * DAY, scope.end)]
+    tail = min([last * DAY, *(cut * DAY for cut in cuts.values())])
+    rows = []
+    for low, high in ((spans[0][0], spans[0][1]), (tail, scope.end)):
+        if low < high:
+            rows += store.query(
+                "SELECT agent, kind, start_time, end_time FROM agent_intervals"
+                f" WHERE (end_time > ? OR end_time IS NULL) AND +start_time < ? AND {agents}",
+                [low, high, *agent_params],
+            )
+    by_agent: dict[str, list[tuple]] = defaultdict(list)
+    for row in rows:
+        by_agent[row[0]].append(row)
+    now = ctx.now
+    for agent, mine in by_agent.items():
+        mine = list(dict.fromkeys(mine))  # the two reads can overlap
+        sessions = [(r[2], r[3] if r[3] is not None else max(now, r[2])) for r in mine
+                    if r[1] == "session"]  # fmt: skip
+        pauses = [(r[2], r[3] if r[3] is not None else max(now, r[2])) for r in mine
+                  if r[1] == "pause"]  # fmt: skip
+        agent_spans = spans + ([(cuts[agent] * DAY, last * DAY)] if agent in cuts else [])
+        total = totals.setdefault(agent, [0, 0, 0, 0])
+        for low, high in agent_spans:
+            if low < high:
+                for index, value in enumerate(coverage.cover(sessions, pauses, low, high)):
+                    total[index] += value
+    talk = {agent: (count, total or 0) for agent, count, total in query(_SESSION_CALLS)}
+    out = []
+    for agent in sorted(set(totals) | set(talk)):
+        logged_s, paused_s, paused_in, pause_count = totals.get(agent, (0, 0, 0, 0))
+        count, talk_s = talk.get(agent, (0, 0))
+        if not (logged_s or paused_s or pause_count or count):
+            continue
+        out.append(_session_row(agent, logged_s, paused_s, paused_in, pause_count, count, talk_s))
+    return out
+
+
+def _union(rows: Iterable[tuple], now: int, scope: Scope) -> list[tuple[int, int]]:
+    """The union, clipped to the scope's range, of (agent, start, end) rows in start order (an
+    open interval ends now) as sorted disjoint intervals (coverage.union without its sort)."""
+    low, high = scope.start, scope.end
+    merged: list[tuple[int, int]] = []
+    first = last = 0
+    for _, start, end in rows:
+        if end is None:
+            end = now if now > start else start
+        if start < low:
+            start = low
+        if end > high:
+            end = high
+        if end <= start:
+            continue
+        if merged and start <= last:
+            if end > last:
+                last = end
+                merged[-1] = (first, last)
+        else:
+            first, last = start, end
+            merged.append((first, last))
+    return merged
+
+
+def _count_starts(rows: Iterable[tuple], scope: Scope) -> int:
+    """How many distinct start times of (agent, start, end) rows fall inside the scope."""
     if scope.window is None:
         low, high = scope.start, scope.end
-        return len({start for start, _ in intervals if low <= start < high})
-    return len({start for start, _ in intervals if in_window(start, scope)})
-
-
-def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The intersection of two sorted lists of disjoint intervals."""
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if start < end:
-            out.append((start, end))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
+        return len({row[1] for row in rows if low <= row[1] < high})
+    return len({row[1] for row in rows if in_window(row[1], scope)})
 
 
 def _agent_pauses(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
@@ -853,8 +926,9 @@ CATALOGUE: tuple[Report, ...] = (
         ),  # fmt: skip
         (
             "SELECT agent, start_time, end_time FROM agent_intervals"
-            " WHERE {sessions} AND {overlap}",
-            "SELECT agent, start_time, end_time FROM agent_intervals WHERE {pauses} AND {overlap}",
+            " WHERE {sessions} AND {overlap} ORDER BY start_time",
+            "SELECT agent, start_time, end_time FROM agent_intervals"
+            " WHERE {pauses} AND {overlap} ORDER BY start_time",
             f"SELECT agent, COUNT(*), SUM(talk) {_CALLS} AND {ANSWERED} GROUP BY agent",
         ),
         _agent_sessions,
@@ -896,10 +970,18 @@ class Summarised:
     adapt: Callable[[list[list[tuple]]], list[list[tuple]]] | None = None
     by_agent: bool = False
     thresholds: bool = False  # needs every service-level threshold among the stored wait steps
+    # A report answered by its own reads (store, scope, context, run one of `queries`), or
+    # None when it cannot answer this scope (then the queries above do).
+    run: Callable[..., list[dict[str, str]] | None] | None = None
 
 
 def _sum(expr: str) -> str:
     return f"CAST(SUM({expr}) AS BIGINT)"  # PostgreSQL's SUM(bigint) is numeric
+
+
+_SESSION_CALLS = (
+    f"SELECT agent, {_sum('calls')}, {_sum('talk_sum')} FROM {{agent_hours}} GROUP BY agent"
+)
 
 
 def _holdtime_buckets(results: list[list[tuple]]) -> list[list[tuple]]:
@@ -994,9 +1076,10 @@ SUMMARISED: Mapping[str, Summarised] = {
         (
             None,
             None,
-            f"SELECT agent, {_sum('calls')}, {_sum('talk_sum')} FROM {{agent_hours}} GROUP BY agent",
+            _SESSION_CALLS,
         ),
         by_agent=True,
+        run=lambda *args: _agent_sessions_by_day(*args),
     ),
     **{
         f"answered_calls_by_{name}": Summarised(
@@ -1039,9 +1122,9 @@ def hours_sql(
     those of the `days` (UTC day numbers [first, last))."""
     parts = ["hour >= ?", "hour < ?"]
     params: list[Any] = [scope.start // HOUR, scope.end // HOUR]
-    if days is not None:
-        parts.append("(hour < ? OR hour >= ?)")
-        params += [days[0] * 24, days[1] * 24]
+    if days is not None:  # the two edges as two index ranges, not the whole range filtered
+        parts = ["((hour >= ? AND hour < ?) OR (hour >= ? AND hour < ?))"]
+        params = [params[0], days[0] * 24, days[1] * 24, params[1]]
     if scope.window is not None:
         local, local_params = local_sql(scope, "(hour * 3600)")
         of_day = f"({local} - ({local} / {DAY}) * {DAY})"
@@ -1237,6 +1320,12 @@ def run_report(
             ctx = Context(tz, scope, params.now, display_names(store, "queues"),
                           display_names(store, "agents"))  # fmt: skip
         return Page(records, report.shape([rows], ctx))
+    if summaries and plan is not None and plan.run is not None:
+        shaped_rows = plan.run(
+            store, scope, ctx, lambda q: store.query(*render(q, narrowed(q, slots, scope)))
+        )
+        if shaped_rows is not None:
+            return Page(len(shaped_rows), shaped_rows[offset : offset + params.rows])
     results = [store.query(*render(q, narrowed(q, slots, scope))) for q in queries]
     if adapt is not None:
         results = adapt(results)

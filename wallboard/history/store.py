@@ -9,18 +9,20 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from wallboard.history import coverage
 from wallboard.history.calls import Interval, QueueCall
 from wallboard.history.queuelog import Record, Rejected, format_line
 from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
 from wallboard.history.summary import (
     PAGE_INDEX_MIGRATION,
+    UNANSWERED_INDEX_MIGRATION,
     UPSERT_AGENT_DAYS,
     UPSERT_AGENT_HOURS,
     UPSERT_QUEUE_HOURS,
@@ -85,6 +87,10 @@ MIGRATIONS: list[list[str]] = [
     VALUE_MIGRATION,
     # Partial covering indexes: unanswered calls, sessions, pauses.
     PAGE_INDEX_MIGRATION,
+    # The unanswered index's term as equalities: an IN list cost an ephemeral table per insert.
+    UNANSWERED_INDEX_MIGRATION,
+    # Agent time per UTC day (history/coverage.py), backfilled from the stored intervals.
+    coverage.MIGRATION,
 ]
 
 CALL_COLUMNS = (
@@ -216,6 +222,10 @@ class Store:
                 continue
             with self.transaction() as tx:
                 for statement in statements:
+                    if statement == coverage.BACKFILL:  # computed in Python
+                        rows = tx.query("SELECT agent, kind, start_time, end_time FROM agent_intervals")
+                        tx.executemany(coverage.UPSERT, coverage.backfill_rows(rows))
+                        continue
                     tx.execute(statement.format(id=ident, int=integer))
                 tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             log.info("database migrated to schema version %d", version)
@@ -322,9 +332,11 @@ class Store:
                      "\n".join(batch.stored_lines())),
                 )  # fmt: skip
             stored = batch.stored_open
-            fresh = [_call_row(c) for c in batch.calls if c.id not in stored]
-            tx.insert_rows("queue_calls", CALL_COLUMNS, fresh)
-            tx.executemany(_UPSERT_CALL, [_call_row(c) for c in batch.calls if c.id in stored])
+            fresh = [c for c in batch.calls if c.id not in stored] if stored else batch.calls
+            tx.insert_rows("queue_calls", CALL_COLUMNS, fresh, _call_row)
+            if stored:
+                updated = [_call_row(c) for c in batch.calls if c.id in stored]
+                tx.executemany(_UPSERT_CALL, updated)
             if batch.intervals:
                 tx.executemany(
                     "INSERT INTO agent_intervals (kind, agent, queue, start_time, end_time, reason)"
@@ -335,6 +347,7 @@ class Store:
                         for i in batch.intervals
                     ],
                 )
+                self._cover(tx, batch.intervals)
             queue_hours, agent_hours = summary_rows(batch.calls)
             tx.executemany(UPSERT_QUEUE_HOURS, queue_hours)
             tx.executemany(UPSERT_AGENT_HOURS, agent_hours)
@@ -369,6 +382,17 @@ class Store:
         still_open = {c.id for c in batch.calls if c.outcome is None or c.outcome == "CONNECT"}
         closed = {c.id for c in batch.calls} - still_open
         batch.stored_open = (batch.stored_open - closed) | still_open
+
+    @staticmethod
+    def _cover(tx: _Tx, intervals: list[Interval]) -> None:
+        """Recompute the agent_cover_days rows the intervals touch (after writing them)."""
+        touched = coverage.touched_days(intervals)
+        low = min(min(days) for days in touched.values()) * coverage.DAY
+        high = (max(max(days) for days in touched.values()) + 1) * coverage.DAY
+        rows = tx.query(coverage.INTERVALS_BETWEEN, (low, high))
+        upserts, deletes = coverage.day_rows(touched, rows)
+        tx.executemany(coverage.DELETE, deletes)
+        tx.executemany(coverage.UPSERT, upserts)
 
     # -- reads used by several callers ----------------------------------------------------
 
@@ -428,23 +452,32 @@ class _Tx:
         cur = self._conn.execute(self._store._sql(sql), tuple(params))
         return list(cur.fetchall())
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
-        """Bulk insert: many rows per statement, which halves SQLite's per-row cost."""
-        if not rows:
+    def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        items: Sequence[Any],
+        row: Callable[[Any], tuple] | None = None,
+    ) -> None:
+        """Bulk insert of `items` (as rows, or made rows by `row`): many rows per statement,
+        which halves SQLite's per-row cost."""
+        if not items:
             return
         width = len(columns)
         head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
         one = "(" + ", ".join("?" * width) + ")"
-        full = len(rows) - len(rows) % _ROWS_PER_INSERT
+        rows = items if row is None else map(row, items)
+        full = len(items) - len(items) % _ROWS_PER_INSERT
         if full:
             sql = head + ", ".join([one] * _ROWS_PER_INSERT)
-            flat = [
-                list(chain.from_iterable(rows[i : i + _ROWS_PER_INSERT]))
-                for i in range(0, full, _ROWS_PER_INSERT)
-            ]
-            self.executemany(sql, flat)
-        if full < len(rows):
-            self.executemany(head + one, rows[full:])
+            take = _ROWS_PER_INSERT * width
+            flat = list(chain.from_iterable(rows))  # one flat list, cut per statement
+            self.executemany(sql, [flat[i : i + take] for i in range(0, full * width, take)])
+            rest = [tuple(flat[i : i + width]) for i in range(full * width, len(flat), width)]
+        else:
+            rest = list(rows)
+        if rest:
+            self.executemany(head + one, rest)
 
 
 _ROWS_PER_INSERT = 50

@@ -24,9 +24,16 @@ WAIT_STEPS = tuple(range(5, 125, 5))  # the cumulative wait columns, in seconds
 WAIT_COLUMNS = tuple(f"w{step}" for step in WAIT_STEPS)
 
 # The call model over a queue_calls row (reports.py holds the same).
+# Unanswered is spelled as equalities, not `IN (...)`: its partial index evaluates the term for
+# every inserted row, and SQLite builds an ephemeral table per row for an IN list (7% of ingest).
 _ENDS = "(" + ", ".join(f"'{e}'" for e in sorted(UNANSWERED_ENDS)) + ")"
 _ANSWERED_CALLS = f"(connect_time IS NOT NULL AND outcome NOT IN {_ENDS})"
-_UNANSWERED_CALLS = f"(outcome IN {_ENDS} OR (outcome = 'STALE' AND connect_time IS NULL))"
+_UNANSWERED_CALLS = (
+    "("
+    + " OR ".join(f"outcome = '{e}'" for e in sorted(UNANSWERED_ENDS))
+    + " OR (outcome = 'STALE' AND connect_time IS NULL))"
+)
+ANSWERED_CALLS, UNANSWERED_CALLS = _ANSWERED_CALLS, _UNANSWERED_CALLS
 _CLOSED_CALLS = "(outcome IS NOT NULL AND outcome <> 'CONNECT')"
 OPEN_CALLS = "(outcome IS NULL OR outcome = 'CONNECT')"
 
@@ -152,79 +159,74 @@ UPSERT_AGENT_HOURS = _upsert("agent_hours", AGENT_KEY, AGENT_SUMS)
 UPSERT_AGENT_DAYS = _upsert("agent_days", DAY_KEY, AGENT_SUMS)
 
 
-def is_closed(call: QueueCall) -> bool:
-    """Whether a call has its final outcome (and so belongs in the summaries)."""
-    return call.outcome is not None and call.outcome != "CONNECT"
-
-
-def is_answered(call: QueueCall) -> bool:
-    """The call model's answered, as _ANSWERED_CALLS in SQL."""
-    return (
-        call.connect_time is not None
-        and call.outcome is not None
-        and call.outcome not in UNANSWERED_ENDS
-    )
-
-
-def is_unanswered(call: QueueCall) -> bool:
-    """The call model's unanswered, as _UNANSWERED_CALLS in SQL."""
-    return call.outcome in UNANSWERED_ENDS or (
-        call.outcome == "STALE" and call.connect_time is None
-    )
-
-
 _AT = {name: index for index, name in enumerate(QUEUE_SUMS)}
 _STEPS = len(WAIT_STEPS)
 
 
-def _side_add(sums: list[int], buckets: list[int], side: str, call: QueueCall) -> None:
-    sums[_AT[f"{side}_calls"]] += 1
-    if call.wait is not None:
-        sums[_AT[f"{side}_wait_sum"]] += call.wait
-        sums[_AT[f"{side}_wait_n"]] += 1
-    if call.talk is not None:
-        sums[_AT[f"{side}_talk_sum"]] += call.talk
-        sums[_AT[f"{side}_talk_n"]] += 1
-    outcome = _AT.get(f"{side}_{(call.outcome or '').lower()}")
-    if outcome is not None:  # the tracker closes calls with the known outcomes only
-        sums[outcome] += 1
-    buckets[bisect_left(WAIT_STEPS, call.wait or 0)] += 1  # its 5-second bucket
+def _side_at(side: str) -> tuple[int, int, int, int, int, dict[str | None, int]]:
+    """Where a side's columns sit in a queue_hours row: calls, wait sum/n, talk sum/n, and
+    per outcome (the tracker closes calls with the known outcomes only)."""
+    outcomes = {o: _AT[f"{side}_{o.lower()}"] for o in QUEUE_SUMS_OUTCOMES[side]}
+    return (
+        _AT[f"{side}_calls"], _AT[f"{side}_wait_sum"], _AT[f"{side}_wait_n"],
+        _AT[f"{side}_talk_sum"], _AT[f"{side}_talk_n"], outcomes,
+    )  # fmt: skip
+
+
+QUEUE_SUMS_OUTCOMES = {"a": ANSWERED_OUTCOMES, "u": UNANSWERED_OUTCOMES}
+_SIDES = {"a": _side_at("a"), "u": _side_at("u")}
+_FIRST_WAIT = {side: _AT[f"{side}_w{WAIT_STEPS[0]}"] for side in _SIDES}
 
 
 def summary_rows(calls: Iterable[QueueCall]) -> tuple[list[tuple], list[tuple]]:
     """The (queue_hours, agent_hours) rows the closed calls among `calls` add, in column order."""
     queue_sums: dict[tuple, tuple[list[int], list[int], list[int]]] = {}
     agent_sums: dict[tuple, list[int]] = {}
+    width, waits = len(QUEUE_SUMS), _STEPS + 1
+    a_at, u_at = _SIDES["a"], _SIDES["u"]
     for call in calls:
-        if not is_closed(call):
-            continue
-        hour = call.enter_time // HOUR
-        key = (hour, call.queue)
+        outcome = call.outcome
+        if outcome is None or outcome == "CONNECT":
+            continue  # open: not summarised until it closes
+        key = (call.enter_time // HOUR, call.queue)
         entry = queue_sums.get(key)
         if entry is None:
-            waits = _STEPS + 1
-            entry = queue_sums[key] = ([0] * len(QUEUE_SUMS), [0] * waits, [0] * waits)
-        sums, answered_waits, unanswered_waits = entry
+            entry = queue_sums[key] = ([0] * width, [0] * waits, [0] * waits)
+        sums = entry[0]
         sums[0] += 1
-        if is_answered(call):
-            _side_add(sums, answered_waits, "a", call)
-            agent_key = (hour, call.queue, call.agent or "")
+        wait, talk = call.wait, call.talk
+        if call.connect_time is not None and outcome not in UNANSWERED_ENDS:  # answered
+            at, buckets = a_at, entry[1]
+            agent_key = (*key, call.agent or "")
             agent = agent_sums.get(agent_key)
             if agent is None:
-                agent = agent_sums[agent_key] = [0] * len(AGENT_SUMS)
+                agent = agent_sums[agent_key] = [0, 0, 0, 0, 0]
             agent[0] += 1
-            if call.wait is not None:
-                agent[1] += call.wait
+            if wait is not None:
+                agent[1] += wait
                 agent[2] += 1
-            if call.talk is not None:
-                agent[3] += call.talk
+            if talk is not None:
+                agent[3] += talk
                 agent[4] += 1
-        elif is_unanswered(call):
-            _side_add(sums, unanswered_waits, "u", call)
+        elif outcome in UNANSWERED_ENDS or outcome == "STALE":  # unanswered
+            at, buckets = u_at, entry[2]
+        else:
+            continue
+        sums[at[0]] += 1
+        if wait is not None:
+            sums[at[1]] += wait
+            sums[at[2]] += 1
+        if talk is not None:
+            sums[at[3]] += talk
+            sums[at[4]] += 1
+        column = at[5].get(outcome)
+        if column is not None:
+            sums[column] += 1
+        buckets[bisect_left(WAIT_STEPS, wait or 0)] += 1  # its 5-second bucket
     queue_rows = []
     for key, (sums, answered_waits, unanswered_waits) in queue_sums.items():
         for side, buckets in (("a", answered_waits), ("u", unanswered_waits)):
-            first = _AT[f"{side}_w{WAIT_STEPS[0]}"]
+            first = _FIRST_WAIT[side]
             sums[first : first + _STEPS] = accumulate(buckets[:-1])  # waits up to each step
         queue_rows.append(key + tuple(sums))
     agent_rows = [key + tuple(sums) for key, sums in agent_sums.items()]
@@ -337,6 +339,12 @@ PAGE_INDEX_MIGRATION: list[str] = [
     ),
     "ANALYZE queue_calls",
     "ANALYZE agent_intervals",
+]
+# Schema version 7: the unanswered index with its term spelled as equalities (see above).
+UNANSWERED_INDEX_MIGRATION: list[str] = [
+    "DROP INDEX IF EXISTS queue_calls_unanswered",
+    f"CREATE INDEX queue_calls_unanswered ON queue_calls (enter_time) WHERE {_UNANSWERED_CALLS}",
+    "ANALYZE queue_calls",
 ]
 UPSERT_VALUES: dict[str, tuple[str, str]] = {
     s.name: (
@@ -460,9 +468,12 @@ def wait_column(threshold: int, side: str = "a") -> str | None:
 
 
 __all__ = [
+    "ANSWERED_CALLS",
     "ANSWERED_OUTCOMES",
     "MIGRATION",
     "PAGE_INDEX_MIGRATION",
+    "UNANSWERED_CALLS",
+    "UNANSWERED_INDEX_MIGRATION",
     "UNANSWERED_OUTCOMES",
     "UPSERT_AGENT_DAYS",
     "UPSERT_AGENT_HOURS",
