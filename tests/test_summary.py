@@ -363,3 +363,21 @@ def test_agent_sessions_by_day_agrees_with_the_raw_intervals(still_logged_in, ti
     still_open = synthetic.query("SELECT agent FROM agent_intervals WHERE end_time IS NULL")
     assert {"PJSIP/9999", "PJSIP/9998"} <= {agent for (agent,) in still_open}
     ingest_again_matches_backfill(synthetic)
+
+
+def test_search_pages_follow_first_stays(synthetic):
+    """search reads stays in (enter_time, callid) order in chunks; its pages equal grouping
+    every stay by callid and ordering by the first one, across chunk edges."""
+    match, params = "enter_time >= ? AND enter_time < ?", [0, 1 << 40]
+    grouped = [
+        callid
+        for callid, _ in synthetic.query(
+            f"SELECT callid, MIN(enter_time) FROM queue_calls WHERE {match}"
+            " GROUP BY callid ORDER BY 2, 1",
+            params,
+        )
+    ]
+    assert len(grouped) > 3000
+    for offset, count in ((0, 10), (995, 10), (1990, 25), (len(grouped) - 3, 10)):
+        page = reports_module._first_callids(synthetic, match, params, offset, count)
+        assert page == grouped[offset : offset + count], (offset, count)

@@ -1392,12 +1392,7 @@ def search_calls(
     offset = (params.page - 1) * params.rows
     if offset >= records:
         return Page(records, [])
-    page = store.query(
-        f"SELECT callid, MIN(enter_time) FROM queue_calls WHERE {match}"
-        " GROUP BY callid ORDER BY 2, 1 LIMIT ? OFFSET ?",
-        match_params + [params.rows, offset],
-    )
-    callids = [callid for callid, _ in page]
+    callids = _first_callids(store, match, match_params, offset, params.rows)
     visible, visible_params = _visible_sql(user)
     stays: dict[str, list[tuple]] = defaultdict(list)
     inside, in_params = _in("callid", callids)
@@ -1414,6 +1409,39 @@ def search_calls(
         if stays.get(callid)
     ]
     return Page(records, rows)
+
+
+def _first_callids(
+    store: Store, match: str, params: list[Any], offset: int, count: int
+) -> list[str]:
+    """The callids `offset` .. `offset + count` in order of their first matching stay (then
+    callid): the stays are read in that order in chunks (the enter_time index gives it) and
+    stop once the page is full, instead of grouping every stay of the range first."""
+    seen: set[str] = set()
+    page: list[str] = []
+    after: tuple[int, str] | None = None
+    chunk = max(1000, 2 * count)
+    while len(page) < count:
+        keyset, keyset_params = ("", []) if after is None else (
+            " AND (enter_time > ? OR (enter_time = ? AND callid > ?))",
+            [after[0], after[0], after[1]],
+        )  # fmt: skip
+        rows = store.query(
+            f"SELECT enter_time, callid FROM queue_calls WHERE {match}{keyset}"
+            " ORDER BY enter_time, callid LIMIT ?",
+            params + keyset_params + [chunk],
+        )
+        for _, callid in rows:
+            if callid not in seen:
+                seen.add(callid)
+                if len(seen) > offset:
+                    page.append(callid)
+                    if len(page) == count:
+                        break
+        if len(rows) < chunk:
+            break
+        after = rows[-1]
+    return page
 
 
 def search_row(
