@@ -670,27 +670,9 @@ def _agent_sessions_by_day(
 
 def _union(rows: Iterable[tuple], now: int, scope: Scope) -> list[tuple[int, int]]:
     """The union, clipped to the scope's range, of (agent, start, end) rows in start order (an
-    open interval ends now) as sorted disjoint intervals (coverage.union without its sort)."""
-    low, high = scope.start, scope.end
-    merged: list[tuple[int, int]] = []
-    first = last = 0
-    for _, start, end in rows:
-        if end is None:
-            end = now if now > start else start
-        if start < low:
-            start = low
-        if end > high:
-            end = high
-        if end <= start:
-            continue
-        if merged and start <= last:
-            if end > last:
-                last = end
-                merged[-1] = (first, last)
-        else:
-            first, last = start, end
-            merged.append((first, last))
-    return merged
+    open interval ends now) as sorted disjoint intervals."""
+    spans = ((start, end if end is not None else max(now, start)) for _, start, end in rows)
+    return coverage.union(spans, scope.start, scope.end, in_order=True)
 
 
 def _count_starts(rows: Iterable[tuple], scope: Scope) -> int:
