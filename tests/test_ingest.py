@@ -280,3 +280,55 @@ def test_call_events_are_found_by_time(tmp_path):
         (0, 1),
     )
     assert any("queue_log_blocks_time" in str(step) for step in plan)
+
+
+def follow_line_by_line(store, path: Path, lines: list[str]) -> None:
+    """What follow mode does to a quiet centre: one small batch (one block) per poll."""
+    follower = QueueLogFollower(Ingester(store), str(path))
+    path.write_text("")
+    for line in lines:
+        with path.open("a") as handle:
+            handle.write(line)
+        follower.poll()
+    follower._close()
+
+
+def test_compacting_follow_blocks_keeps_every_event_and_id(tmp_path):
+    store = open_store(str(tmp_path / "w.db"))
+    log = tmp_path / "queue_log"
+    follow_line_by_line(store, log, GOLDEN_LINES)
+    blocks = store.query_one("SELECT COUNT(*) FROM queue_log_blocks")[0]
+    assert blocks == len(GOLDEN_LINES)
+    low, high = 0, 1 << 40
+    events = store.events_between(low, high)
+    callids = {e[2] for e in events if e[2] not in ("NONE", "MANAGER")}
+    flows = {callid: store.call_events(callid) for callid in callids}
+    newest = store.high_water()
+    # Only what is older than `before`, in runs of at most `lines` lines.
+    old = sum(1 for line in GOLDEN_LINES if int(line.split("|")[0]) < newest - 60)
+    merged = store.compact_blocks(newest - 60, lines=7)
+    assert 0 < merged < old
+    counts = [c for (c,) in store.query("SELECT count FROM queue_log_blocks ORDER BY id")]
+    assert max(counts) <= 7 and len(counts) == blocks - merged
+    assert store.compact_blocks(newest + 1) > 0  # and again, everything
+    assert store.query_one("SELECT COUNT(*) FROM queue_log_blocks")[0] == 1
+    assert store.events_between(low, high) == events
+    assert {callid: store.call_events(callid) for callid in callids} == flows
+    assert event_count(store) == len(GOLDEN_LINES)
+    # Importing the same lines again (another file, same content) still adds nothing, and new
+    # lines go on numbering after the merged block.
+    copy = write(tmp_path / "copy", GOLDEN_LINES)
+    assert import_files(store, [copy]).records == 0
+    more = write(tmp_path / "more", [f"{newest + 5}|NONE|support|NONE|QUEUESTART|\n"])
+    import_files(store, [more])
+    assert store.events_between(newest + 5, newest + 5)[0][0] == len(GOLDEN_LINES) + 1
+
+
+def test_the_follower_compacts_what_it_wrote(tmp_path, monkeypatch):
+    store = open_store(str(tmp_path / "w.db"))
+    log = tmp_path / "queue_log"
+    follow_line_by_line(store, log, GOLDEN_LINES)
+    monkeypatch.setattr(ingest_module, "COMPACT_AGE", 0)
+    follower = QueueLogFollower(Ingester(store), str(log))
+    assert follower.compact() > 0
+    assert store.query_one("SELECT COUNT(*) FROM queue_log_blocks")[0] < len(GOLDEN_LINES) // 2

@@ -26,6 +26,9 @@ def test_golden_import_into_postgresql(pg_url, tmp_path):
     assert event_count(store) == len(GOLDEN_LINES)
     assert import_files(store, [GOLDEN]).records == 0
     assert store.query_one("SELECT max(version) FROM schema_version")[0] >= 1
+    events = store.events_between(0, 1 << 40)
+    assert store.compact_blocks(store.high_water() + 1) == 1  # the two imports' blocks, merged
+    assert store.events_between(0, 1 << 40) == events
     store.close()
 
 

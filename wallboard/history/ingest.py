@@ -37,6 +37,8 @@ T = TypeVar("T")
 CHUNK_BYTES = 1 << 20
 _BAD_UTF8 = "\x00bad-utf8"
 FINGERPRINT_BYTES = 4096
+COMPACT_EVERY = 600.0  # seconds between merges of follow mode's small raw-event blocks
+COMPACT_AGE = 3600  # merge blocks whose events are this much older than the newest
 
 
 @dataclass
@@ -186,7 +188,7 @@ class Ingester:
         for block in self.store.blocks_covering(when):
             counts = self._stored_lines.get(block)
             if counts is None:
-                counts = self._stored_lines[block] = Counter(self.store.block_lines(block))
+                counts = self._stored_lines[block] = Counter(self.store.block_lines(block[0]))
             stored += counts[line]
         return seen[key] <= stored
 
@@ -206,7 +208,7 @@ class Ingester:
         """
         known = fingerprint is not None and self.store.file_position(fingerprint) is not None
         high_water = None if known else self.store.high_water()  # new file: check its overlap
-        self._stored_lines: dict[int, Counter[str]] = {}  # block id -> its lines, counted
+        self._stored_lines: dict[tuple[int, int], Counter[str]] = {}  # (id, count) -> lines
         seen: Counter[tuple] = Counter()
         changes: list[CallChange] = []
         line_no = self._lines_before(fingerprint) + 1
@@ -330,11 +332,15 @@ class QueueLogFollower:
         self._close()
 
     async def _run(self) -> None:
+        next_compaction = time.monotonic() + COMPACT_EVERY
         while True:
             try:
                 changes = await asyncio.to_thread(self.poll)
                 if changes and self.on_changes is not None:
                     self.on_changes(changes)
+                if time.monotonic() >= next_compaction:
+                    next_compaction = time.monotonic() + COMPACT_EVERY
+                    await asyncio.to_thread(self.compact)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -342,6 +348,16 @@ class QueueLogFollower:
                 log.exception("queue_log follower: error while reading %s", self.path)
                 self._close()
             await asyncio.sleep(self.interval)
+
+    def compact(self) -> int:
+        """Merge the small raw-event blocks this follower wrote more than COMPACT_AGE ago."""
+        newest = self.ingester.store.high_water()
+        if newest is None:
+            return 0
+        merged = self.ingester.store.compact_blocks(newest - COMPACT_AGE)
+        if merged:
+            log.info("queue_log: merged %d small raw-event blocks", merged)
+        return merged
 
     def poll(self) -> list[CallChange]:
         """Read whatever is new; handle rotation and truncation. Blocking: run it in a thread."""

@@ -270,17 +270,64 @@ class Store:
         )
         return row[0] if row else None
 
-    def blocks_covering(self, when: int) -> list[int]:
-        """Ids of the raw-event blocks whose time span includes `when`."""
+    def blocks_covering(self, when: int) -> list[tuple[int, int]]:
+        """(id, line count) of the raw-event blocks whose time span includes `when` (a block
+        merged by compact_blocks keeps its id but not its count)."""
         rows = self.query(
-            "SELECT id FROM queue_log_blocks WHERE last_time >= ? AND first_time <= ?",
+            "SELECT id, count FROM queue_log_blocks WHERE last_time >= ? AND first_time <= ?",
             (when, when),
         )
-        return [r[0] for r in rows]
+        return [(r[0], r[1]) for r in rows]
 
     def block_lines(self, block_id: int) -> list[str]:
         row = self.query_one("SELECT lines FROM queue_log_blocks WHERE id = ?", (block_id,))
         return row[0].split("\n") if row else []
+
+    def compact_blocks(self, before: int, lines: int = 5000, most: int = 100_000) -> int:
+        """Merge runs of consecutive small raw-event blocks that end before `before` into blocks
+        of up to `lines` lines; returns how many blocks went. Follow mode writes a block per
+        poll that found lines (often one line: a row and index entry each, 1.7x the text);
+        merged, event ids (first_seq + offset), times and order stay as they were. At most
+        `most` lines per call, so a writer waiting on the lock waits little."""
+        small = self.query(
+            "SELECT id, first_time, last_time, first_seq, count FROM queue_log_blocks"
+            " WHERE last_time < ? AND count < ? ORDER BY id",
+            (before, lines),
+        )
+        runs: list[list[tuple]] = []
+        taken = 0
+        for block in small:
+            run = runs[-1] if runs else None
+            if (
+                run is not None
+                and run[-1][3] + run[-1][4] == block[3]  # the next lines, nothing between
+                and sum(b[4] for b in run) + block[4] <= lines
+            ):
+                run.append(block)
+            else:
+                if taken + block[4] > most:
+                    break
+                runs.append([block])
+            taken += block[4]
+        runs = [run for run in runs if len(run) > 1]
+        if not runs:
+            return 0
+        with self.transaction() as tx:
+            for run in runs:
+                ids = [b[0] for b in run]
+                inside, params = ", ".join("?" for _ in ids), ids
+                texts = tx.query(
+                    f"SELECT lines FROM queue_log_blocks WHERE id IN ({inside}) ORDER BY id", params
+                )
+                tx.execute(
+                    "UPDATE queue_log_blocks SET first_time = ?, last_time = ?, count = ?,"
+                    " lines = ? WHERE id = ?",
+                    (min(b[1] for b in run), max(b[2] for b in run), sum(b[4] for b in run),
+                     "\n".join(t[0] for t in texts), ids[0]),
+                )  # fmt: skip
+                rest = ", ".join("?" for _ in ids[1:])
+                tx.execute(f"DELETE FROM queue_log_blocks WHERE id IN ({rest})", ids[1:])
+        return sum(len(run) - 1 for run in runs)
 
     def _blocks(self, low: int, high: int, needle: str = "") -> list[tuple[int, int, str]]:
         """(first_seq, count, lines) of the blocks holding events between low and high."""
