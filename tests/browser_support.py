@@ -5,14 +5,13 @@
 - `ModelFeed`: drives a CallCenterState and a Hub straight from a simulator model (no AMI),
   queue_log lines included (today's counters), for fast deterministic websocket tests.
 - `Served`: uvicorn in the current event loop on 127.0.0.1 (port 0 = ephemeral).
-- `python -m tests.browser_support --db D --ami-port A --queue-log F --port P`: the demo-style
-  server the browser test runs as a subprocess (AMI listener + queue_log follower + web), so
-  that it can be killed and restarted on the same port.
+- `Demo`: a scripted simulator in this process and the installed product (`wallboard serve`
+  from the wheel, tests/installed.py) as a subprocess that can be killed and restarted on the
+  same port.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -25,9 +24,7 @@ import uvicorn
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
-from wallboard.app import STATIC_DIR
 from wallboard.auth import SESSION_COOKIE, Authenticator, User
 from wallboard.config import Settings
 from wallboard.history.calls import CallTracker
@@ -39,6 +36,7 @@ from wallboard.live.patch import merge_patch
 from wallboard.live.state import CallCenterState
 from wallboard.simulator.model import CallCenterModel
 from wallboard.web import pages, ws
+from wallboard.web.assets import PackageStatic
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ def build_app(
     routes = [
         *pages.routes(),
         *ws.routes(policy),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", PackageStatic(), name="static"),
     ]
     app = Starlette(routes=routes)
     app.state.settings = settings
@@ -175,27 +173,34 @@ def free_port() -> int:
 
 
 class Demo:
-    """A scripted simulated PBX in this process and the web server as a killable subprocess.
+    """A scripted simulated PBX in this process and the installed product as a killable subprocess.
 
     The server reaches the simulator over AMI and tails the queue_log it writes, as
     `wallboard demo` does; scripting goes through `self.sim.model` and `await self.sim.flush()`.
+    `settings` are extra `[wallboard]` settings of the server's TOML file.
     """
 
-    def __init__(self, directory: Any, model: CallCenterModel, heartbeat: float = 15.0) -> None:
+    def __init__(
+        self, directory: Any, model: CallCenterModel, heartbeat: float = 15.0,
+        settings: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         from wallboard.simulator.server import SimulatorServer
 
+        self.directory = directory
         self.db = str(directory / "demo.db")
         self.queue_log = str(directory / "queue_log")
         self.sim = SimulatorServer(model, speed=0, queue_log_path=self.queue_log, auth_delay=0)
         self.heartbeat = heartbeat
-        self.port = free_port()
+        self.settings = settings or {}
+        self.port = int(self.settings.get("port") or free_port())
         self.proc: Any = None
         self.store = open_store(self.db)
         self.tokens: dict[str, str] = {}  # display tokens by name, for the tests' use
+        self.log_path = directory / "server.log"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}" + str(self.settings.get("base_path", ""))
 
     def add_user(self, name: str, password: str, **restrictions: Any) -> User:
         from wallboard.auth import UserStore
@@ -212,22 +217,39 @@ class Demo:
             await self.sim.start()
         await self.start_server()
 
-    async def start_server(self) -> None:
-        """Start the web server (again, on the same port) and wait until it answers."""
-        import subprocess
-        import sys
-        from pathlib import Path
+    def config_file(self) -> Any:
+        """The server's TOML file: the simulator's AMI and queue_log, and `settings`."""
+        values = {
+            "db": self.db, "timezone": "UTC", "host": "127.0.0.1", "port": self.port,
+            "queue_log": self.queue_log, "ami_host": "127.0.0.1", "ami_port": self.sim.port,
+            "ami_user": "wallboard", "ami_secret": "wallboard", "follow_interval": 0.1,
+            "ws_heartbeat": self.heartbeat, "log_level": "warning", **self.settings,
+        }  # fmt: skip
+        path = self.directory / "wallboard.toml"
+        path.write_text("[wallboard]\n" + "".join(
+            f"{key} = {json.dumps(value)}\n" for key, value in values.items()
+        ))  # fmt: skip
+        return path
 
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.browser_support", "--db", self.db,
-             "--ami-port", str(self.sim.port), "--queue-log", self.queue_log,
-             "--port", str(self.port), "--heartbeat", str(self.heartbeat)],
-            cwd=Path(__file__).resolve().parent.parent,
-        )  # fmt: skip
-        async with asyncio.timeout(30):
+    async def start_server(self) -> None:
+        """Start the installed `wallboard serve` (again, on the same port); wait until it
+        answers and its AMI listener has logged in."""
+        import subprocess
+
+        from tests.installed import outside_env, wallboard_command
+
+        command = [*wallboard_command(), "serve", "--config", str(self.config_file())]
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen(
+                command, cwd=self.directory, env=outside_env(), stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        async with asyncio.timeout(60):
             while True:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"the demo server exited with {self.proc.returncode}")
+                    raise RuntimeError(
+                        f"the server exited with {self.proc.returncode}: {self.server_log()}"
+                    )
                 try:
                     _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 except OSError:
@@ -237,6 +259,19 @@ class Demo:
                 break
             while self.sim.client_count == 0:  # its AMI listener logged in
                 await asyncio.sleep(0.02)
+
+    def server_log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    async def stop_server(self, sig: int = 15) -> int:
+        """Stop the server with a signal (SIGTERM by default); returns its exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc is not None else 0
+        self.proc.send_signal(sig)
+        async with asyncio.timeout(30):
+            while self.proc.poll() is None:
+                await asyncio.sleep(0.05)
+        return self.proc.returncode
 
     async def kill_server(self) -> None:
         """SIGKILL: no goodbye to the browsers, as in a crash."""
@@ -251,39 +286,6 @@ class Demo:
         await self.kill_server()
         await self.sim.stop()
         self.store.close()
-
-
-# ------------------------------------------------------------------------------- demo server
-
-
-async def serve_demo(args: argparse.Namespace) -> None:
-    """The product itself (`create_app` with its services), pointed at the test's simulator."""
-    from wallboard.app import create_app, uvicorn_options
-
-    settings = Settings(
-        db=args.db, timezone="UTC", host="127.0.0.1", port=args.port, queue_log=args.queue_log,
-        ami_host="127.0.0.1", ami_port=args.ami_port, ami_user="wallboard",
-        ami_secret="wallboard", follow_interval=0.1, ws_heartbeat=args.heartbeat,
-    )  # fmt: skip
-    app = create_app(settings)
-    config = uvicorn.Config(app, **(uvicorn_options(settings) | {"log_level": "warning"}))
-    await uvicorn.Server(config).serve()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--ami-port", type=int, required=True)
-    parser.add_argument("--queue-log", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--heartbeat", type=float, default=15.0)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    asyncio.run(serve_demo(args))
-
-
-if __name__ == "__main__":
-    main()
 
 
 class Replica:

@@ -43,24 +43,6 @@ in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message + " and CI must have it")
-        pytest.skip(message)
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        await chromium.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
     model = CallCenterModel(default_config(seed=5, auto=False), time.time())
     setup = Demo(tmp_path_factory.mktemp("demo"), model, heartbeat=1.0)
@@ -341,6 +323,30 @@ async def test_killed_server_shows_the_banner_and_a_restart_recovers_without_rel
     await expect(banner).to_be_hidden()
     await expect(page.locator("#link")).to_have_text("Live")
     assert await page.evaluate("window.__sameDocument") == 42  # no reload happened
+    await hang_up(demo, uniqueid)
+    assert board.errors == []
+    await page.context.close()
+
+
+@pytest.mark.browser
+@in_module_loop
+async def test_a_logged_in_tab_keeps_working_across_a_service_restart(browser, demo) -> None:
+    """`systemctl restart wallboard`: SIGTERM, a new process; the session is in the database."""
+    board = await open_board(browser, f"{demo.base}/login?next=/wallboard")
+    page = board.page
+    await page.fill("input[name=name]", "boss")
+    await page.fill("input[name=password]", "secret")
+    await page.click("button[type=submit]")
+    await expect(page.locator("#link")).to_have_text("Live", timeout=WAIT)
+    await page.evaluate("window.__sameDocument = 7")
+    assert await demo.stop_server(signal.SIGTERM) == 0
+    await expect(page.locator("#banner")).to_be_visible(timeout=WAIT)
+    await demo.start_server()
+    await expect(page.locator("#link")).to_have_text("Live", timeout=WAIT)
+    uniqueid = await join(demo, "2000", "5550777", "After The Restart")
+    await expect(page.locator(f'.caller[data-caller="{uniqueid}"]')).to_be_visible(timeout=WAIT)
+    assert page.url.endswith("/wallboard") and "/login" not in page.url
+    assert await page.evaluate("window.__sameDocument") == 7
     await hang_up(demo, uniqueid)
     assert board.errors == []
     await page.context.close()
