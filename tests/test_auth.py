@@ -476,9 +476,9 @@ def test_displays_cli(tmp_path: Path, monkeypatch, capsys, caplog) -> None:
         ["displays", *db, "--port", "8123", "add", "lobby", "--user", "sue", "--queues", "sales"],
     )
     assert code == 0
-    path = next(line for line in out.splitlines() if line.startswith("/wallboard?display="))
-    token = path.removeprefix("/wallboard?display=")
-    assert "http://127.0.0.1:8123" in out
+    link = next(line for line in out.splitlines() if "/wallboard?display=" in line)
+    assert link.startswith("http://127.0.0.1:8123/wallboard?display=")  # a whole, working URL
+    token = link.split("?display=", 1)[1]
 
     store = open_store(str(tmp_path / "w.db"))
     assert DisplayTokens(store).resolve(token) == User(

@@ -97,10 +97,10 @@ def displays_command(settings: Settings, args: argparse.Namespace) -> int:
             token = displays.add(args.name, args.user, args.queues)
             queues = _shown(parse_list(args.queues))
             print(f"display {args.name} added for user {args.user} (queues: {queues})")
-            print(f"/wallboard?display={token}")
+            print(f"{settings.public_base}/wallboard?display={token}")
             print(
-                "Prefix that path with the server's address (e.g."
-                f" http://{settings.host}:{settings.port}); the link is shown only this once."
+                "The link is shown only this once. Users reach the server at another address?"
+                " Set public_url (or give --public-url) and the link says it."
             )
         elif args.action == "list":
             zone = ZoneInfo(settings.timezone)

@@ -1,4 +1,8 @@
-"""The `wallboard` command line: serve, demo, import, users, displays."""
+"""The `wallboard` command line: serve, demo, check, import, users, displays.
+
+Every command takes `--config FILE` and the setting flags that concern it, so an install
+configured by a TOML file is managed with that same file.
+"""
 
 from __future__ import annotations
 
@@ -13,80 +17,152 @@ from wallboard.config import Settings, SettingsError, load_settings
 
 log = logging.getLogger("wallboard")
 
-# Flags that map onto settings (the contract in architecture.md).
-SETTING_FLAGS: list[tuple[str, str, type]] = [
-    ("--db", "db", str),
-    ("--queue-log", "queue_log", str),
-    ("--ami-host", "ami_host", str),
-    ("--ami-port", "ami_port", int),
-    ("--ami-user", "ami_user", str),
-    ("--ami-secret", "ami_secret", str),
-    ("--timezone", "timezone", str),
-    ("--host", "host", str),
-    ("--port", "port", int),
+# Flags that map onto settings (the contract in architecture.md), by what they concern.
+STORE_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--db", "db", str, "SQLite file or postgresql:// URL of the history store"),
+    ("--timezone", "timezone", str, "IANA timezone of the reports (default: the machine's)"),
 ]
+PBX_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--queue-log", "queue_log", str, "Asterisk's queue_log file to follow"),
+    ("--ami-host", "ami_host", str, "Asterisk Manager Interface host"),
+    ("--ami-port", "ami_port", int, "AMI port (default 5038)"),
+    ("--ami-user", "ami_user", str, "AMI user name (manager.conf)"),
+    ("--ami-secret", "ami_secret", str, "AMI secret (better: WALLBOARD_AMI_SECRET or the file)"),
+]
+WEB_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--host", "host", str, "address to listen on (default 127.0.0.1)"),
+    ("--port", "port", int, "port to listen on (default 8000)"),
+    ("--base-path", "base_path", str, "serve everything under this path prefix"),
+    ("--public-url", "public_url", str, "the URL users reach the product at (printed links)"),
+]
+SETTING_FLAGS = STORE_FLAGS + PBX_FLAGS + WEB_FLAGS
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("settings (flag > WALLBOARD_* environment > config file)")
+def _settings_parent(*groups: list[tuple[str, str, Any, str]]) -> argparse.ArgumentParser:
+    """A parent parser holding --config, --log-level and the given setting flags.
+
+    Defaults are suppressed, so a flag left out never hides the environment or the file."""
+    parent = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    group = parent.add_argument_group("settings (flag > WALLBOARD_* environment > config file)")
     group.add_argument("--config", metavar="FILE", help="TOML file with a [wallboard] section")
-    for flag, name, kind in SETTING_FLAGS:
-        group.add_argument(flag, dest=name, type=kind, default=None, metavar=name.upper())
-    group.add_argument("--log-level", dest="log_level", default=None, help="debug, info, warning")
+    for flags in groups:
+        for flag, name, kind, text in flags:
+            group.add_argument(flag, dest=name, type=kind, metavar=name.upper(), help=text)
+    group.add_argument("--log-level", dest="log_level", metavar="LEVEL",
+                       help="debug, info, warning or error")  # fmt: skip
+    return parent
+
+
+def _examples(*lines: str) -> str:
+    """A --help epilog; tests run every example line exactly as printed."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wallboard",
         description="Real-time wallboard and Asternic-compatible statistics for Asterisk queues.",
+        epilog=_examples(
+            "wallboard demo",
+            "wallboard check --config wallboard.toml",
+            "wallboard users add admin --admin --password-stdin --config wallboard.toml",
+        ),
+        formatter_class=_Formatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    store = _settings_parent(STORE_FLAGS)
+    everything = _settings_parent(STORE_FLAGS, PBX_FLAGS, WEB_FLAGS)
+    web = _settings_parent(STORE_FLAGS, WEB_FLAGS)
 
-    serve = sub.add_parser("serve", help="run the web server, the AMI listener and the queue_log tailer")
-    _add_settings_flags(serve)
+    def command(name: str, help: str, parents: list[Any], *examples: str, into: Any = sub) -> Any:
+        return into.add_parser(
+            name, help=help, description=help[0].upper() + help[1:] + ".", parents=parents,
+            epilog=_examples(*examples) if examples else None, formatter_class=_Formatter,
+        )  # fmt: skip
 
-    demo = sub.add_parser("demo", help="run a simulated call center and the full product against it")
-    _add_settings_flags(demo)
+    serve = command(
+        "serve", "run the web server, the AMI listener and the queue_log follower", [everything],
+        "wallboard serve --config wallboard.toml",
+        "wallboard serve --queue-log ./queue_log --port 8080",
+    )
+    serve.add_argument("--metrics", action="store_true", default=argparse.SUPPRESS,
+                       help="serve Prometheus metrics at /metrics")  # fmt: skip
+
+    demo = command(
+        "demo", "run a simulated call center and the full product against it", [web],
+        "wallboard demo",
+        "wallboard demo --port 8080 --speed 2",
+    )
     demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--seed", type=int, default=1, help="random seed of the simulated traffic")
     demo.add_argument("--data-dir", help="keep the demo's database and queue_log here")
 
-    imp = sub.add_parser("import", help="import queue_log files into the history store")
-    _add_settings_flags(imp)
+    check = command(
+        "check", "check the settings, the database, the queue_log and the AMI link", [everything],
+        "wallboard check",
+        "wallboard check --queue-log ./queue_log --ami-host 127.0.0.1 --wait 2",
+    )
+    check.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
+                       help="how long to watch for AMI events (default 5)")  # fmt: skip
+
+    imp = command(
+        "import", "import queue_log files into the history store", [store],
+        "wallboard import ./queue_log",
+        "wallboard import ./queue_log --db ./wallboard.db --timezone Europe/Madrid",
+    )
     imp.add_argument("files", nargs="+", metavar="FILE")
 
-    users = sub.add_parser("users", help="manage the users of the web UI and REST API")
-    _add_settings_flags(users)
+    users = sub.add_parser("users", help="manage the users of the web UI and REST API",
+                           parents=[store])  # fmt: skip
     usub = users.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = usub.add_parser("add", help="add a user")
+    add = command(
+        "add", "add a user", [store],
+        "wallboard users add boss --admin --password-stdin",
+        "wallboard users add alice --queues 2000,2001 --password-stdin",
+        into=usub,
+    )
     add.add_argument("name")
     add.add_argument("--queues", default="", help="comma-separated queues the user may see (default all)")
     add.add_argument("--agents", default="", help="comma-separated agents the user may see (default all)")
     add.add_argument("--admin", action="store_true", help="may manage users and see everything")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    usub.add_parser("list", help="list users")
-    pw = usub.add_parser("passwd", help="change a user's password")
+    command("list", "list users", [store], "wallboard users list", into=usub)
+    pw = command("passwd", "change a user's password (ends the user's sessions)", [store],
+                 "wallboard users passwd boss --password-stdin", into=usub)  # fmt: skip
     pw.add_argument("name")
-    pw.add_argument("--password-stdin", action="store_true")
-    rm = usub.add_parser("remove", help="remove a user")
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    rm = command("remove", "remove a user (ends its sessions and display links)", [store],
+                 "wallboard users remove alice", into=usub)  # fmt: skip
     rm.add_argument("name")
 
-    displays = sub.add_parser("displays", help="manage display links for TV wallboards")
-    _add_settings_flags(displays)
+    displays = sub.add_parser("displays", help="manage display links for TV wallboards",
+                              parents=[web])  # fmt: skip
     dsub = displays.add_subparsers(dest="action", metavar="ACTION", required=True)
-    dadd = dsub.add_parser("add", help="create a display link (prints its URL)")
+    dadd = command(
+        "add", "create a display link (prints its URL)", [web],
+        "wallboard displays add lobby-tv --user boss",
+        "wallboard displays add support-tv --user boss --queues 2001",
+        into=dsub,
+    )
     dadd.add_argument("name")
     dadd.add_argument("--user", required=True, help="the user whose restrictions the display has")
     dadd.add_argument("--queues", default="", help="narrow the display to these queues")
-    dsub.add_parser("list", help="list display links")
-    drev = dsub.add_parser("revoke", help="revoke a display link")
+    command("list", "list display links", [store], "wallboard displays list", into=dsub)
+    drev = command("revoke", "revoke a display link (its screen stops within seconds)", [store],
+                   "wallboard displays revoke lobby-tv", into=dsub)  # fmt: skip
     drev.add_argument("name")
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {name: getattr(args, name, None) for _, name, _ in SETTING_FLAGS}
+    overrides: dict[str, Any] = {name: getattr(args, name, None) for _, name, _, _ in SETTING_FLAGS}
     overrides["log_level"] = getattr(args, "log_level", None)
+    if getattr(args, "metrics", False):
+        overrides["metrics"] = True
     return load_settings(getattr(args, "config", None), overrides=overrides)
 
 
@@ -101,13 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"wallboard: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = settings.log_level.upper()
+    if args.command not in ("serve", "demo") and settings.source_of("log_level") == "default":
+        level = "WARNING"  # one-shot commands print what they did; their log is for problems
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = {
         "serve": _serve,
         "demo": _demo,
+        "check": _check,
         "import": _import,
         "users": _users,
         "displays": _displays,
@@ -176,9 +253,15 @@ class _ProgressBar:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from wallboard.app import run_server
+    from wallboard.serving import run_server
 
     return run_server(settings)
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from wallboard.check import run_check
+
+    return run_check(settings, wait=args.wait)
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -7,7 +7,9 @@ Nothing else in the package reads the environment; the settings are passed down.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -17,6 +19,14 @@ from typing import Any
 
 class SettingsError(ValueError):
     """A setting has a value of the wrong type or form."""
+
+
+# Where a setting's value came from, weakest first (shown by `wallboard check`).
+SOURCES = ("default", "file", "environment", "flag")
+# Settings never printed in full.
+SECRETS = frozenset({"ami_secret"})
+# Fields of Settings that describe the settings rather than being settings.
+_META = frozenset({"sources", "config_file"})
 
 
 def _machine_timezone() -> str:
@@ -78,6 +88,39 @@ class Settings:
     # Failed HTTP Basic logins allowed per client address per minute.
     login_rate_limit: int = 10
     log_level: str = "info"
+    # Serve everything under this path prefix ("/wallboard"), as a reverse proxy forwards it.
+    base_path: str = ""
+    # The address users reach the product at, for printed links ("https://pbx.example/wallboard").
+    public_url: str | None = None
+    # Proxies (addresses or networks) whose X-Forwarded-Proto/For/Host headers are believed.
+    trusted_proxies: tuple[str, ...] = ()
+    # Serve HTTPS directly with this certificate and key (PEM files).
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    # Prometheus metrics at /metrics (off by default); `metrics_port` serves them on a port
+    # of their own (on `host`) instead of the main one.
+    metrics: bool = False
+    metrics_port: int | None = None
+    # Login sessions end after this long without a request, and this long after the login.
+    session_idle: int = 24 * 3600
+    session_max_age: int = 7 * 24 * 3600
+    # Where each value came from: setting name -> "file" | "environment" | "flag" (else default).
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # The TOML file the settings were read from, if any.
+    config_file: str | None = field(default=None, compare=False, repr=False)
+
+    def source_of(self, name: str) -> str:
+        """Where a setting's value came from: default, file, environment or flag."""
+        return self.sources.get(name, "default")
+
+    @property
+    def public_base(self) -> str:
+        """The URL the product's pages live under, without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_certfile else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}{self.base_path}"
 
     def service_level_for(self, queue: str) -> int:
         """The service-level threshold (seconds) of one queue."""
@@ -113,9 +156,15 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
                 return tuple(str(v) for v in value)
             return tuple(v.strip() for v in str(value).split(",") if v.strip())
         if text_kind.startswith("int"):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
             return int(value)
         if text_kind.startswith("float"):
+            if isinstance(value, bool):
+                raise ValueError(value)
             return float(value)
+        if isinstance(value, (dict, list, bool)):
+            raise ValueError(value)
         return str(value)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"setting {name!r}: invalid value {value!r}") from exc
@@ -128,7 +177,8 @@ def load_settings(
 ) -> Settings:
     """Build the Settings: defaults, then the file's `[wallboard]`, then env, then overrides."""
     values: dict[str, Any] = {}
-    known = {f.name: f.type for f in fields(Settings)}
+    sources: dict[str, str] = {}
+    known = {f.name: f.type for f in fields(Settings) if f.name not in _META}
     if config_file:
         path = Path(config_file)
         try:
@@ -140,18 +190,25 @@ def load_settings(
             if key not in known:
                 raise SettingsError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, known[key], value)
+            sources[key] = "file"
     env = os.environ if environ is None else environ
     for key, kind in known.items():
         var = "WALLBOARD_" + key.upper()
         if var in env:
             values[key] = _coerce(key, kind, env[var])
+            sources[key] = "environment"
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         if key not in known:
             raise SettingsError(f"unknown setting {key!r}")
         values[key] = _coerce(key, known[key], value)
-    settings = Settings(**values)
+        sources[key] = "flag"
+    if "base_path" in values:
+        values["base_path"] = normalise_base_path(values["base_path"])
+    settings = Settings(
+        **values, sources=sources, config_file=str(config_file) if config_file else None
+    )
     _validate(settings)
     return settings
 
@@ -167,3 +224,49 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("ports must be between 1 and 65535")
     if settings.service_level < 0:
         raise SettingsError("service_level must be >= 0")
+    if settings.metrics_port is not None and not 0 < settings.metrics_port < 65536:
+        raise SettingsError("metrics_port must be between 1 and 65535")
+    if settings.metrics_port is not None and settings.metrics_port == settings.port:
+        raise SettingsError("metrics_port must differ from port (leave it out to share the port)")
+    if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
+        raise SettingsError("tls_certfile and tls_keyfile go together: give both or neither")
+    for proxy in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"trusted_proxies: {proxy!r} is not an address or network") from exc
+    if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
+        raise SettingsError("public_url must start with http:// or https://")
+    if settings.session_idle <= 0 or settings.session_max_age <= 0:
+        raise SettingsError("session_idle and session_max_age must be positive (seconds)")
+    if settings.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise SettingsError("log_level must be debug, info, warning, error or critical")
+
+
+def normalise_base_path(value: str) -> str:
+    """"/wallboard" from "wallboard", "/wallboard/" or "//wallboard"; "" for the root."""
+    text = str(value).strip()
+    parts = [part for part in text.split("/") if part]
+    if any(part in (".", "..") or not re.fullmatch(r"[A-Za-z0-9._~!$&'()*+,;=:@%-]+", part)
+           for part in parts):
+        raise SettingsError(f"base_path {value!r} is not a plain URL path")
+    return "/" + "/".join(parts) if parts else ""
+
+
+def shown_value(settings: Settings, name: str) -> str:
+    """A setting's value as `check` prints it: secrets masked, None as "(none)"."""
+    value = getattr(settings, name)
+    if name in SECRETS and value:
+        return "********"
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, tuple):
+        return ", ".join(value) or "(none)"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "(none)"
+    return str(value)
+
+
+def setting_names() -> list[str]:
+    """Every setting's name, in declaration order."""
+    return [f.name for f in fields(Settings) if f.name not in _META]

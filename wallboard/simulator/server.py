@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -80,8 +80,20 @@ class SimulatorServer:
         speed: float = 1.0,
         auth_delay: float = 1.0,
         auth_timeout: float = 30.0,
+        read: frozenset[str] = EVENT_CLASSES,
+        write: frozenset[str] = EVENT_CLASSES,
+        version: str = "22.10.1",
+        ping_clock: Callable[[], float] | None = None,
     ) -> None:
         self.model = model
+        # The AMI user's manager.conf `read` and `write` classes: events outside `read` are
+        # never sent, whatever the Events mask asks; CoreSettings needs `system` or
+        # `reporting` in `write`.
+        self.read = frozenset(read)
+        self.write = frozenset(write)
+        self.version = version
+        # The PBX's wall clock as Ping answers tell it (default: the model's virtual time).
+        self.ping_clock = ping_clock
         self.host = host
         self.username = username
         self.secret = secret
@@ -289,15 +301,32 @@ class SimulatorServer:
             fields = {"Response": "Success"}
             if action_id is not None:
                 fields["ActionID"] = action_id
-            fields.update({"Ping": "Pong", "Timestamp": f"{self._virtual_now():.6f}"})
+            now = self.ping_clock() if self.ping_clock is not None else self._virtual_now()
+            fields.update({"Ping": "Pong", "Timestamp": f"{now:.6f}"})
             session.send(encode_message(fields))
             return True
         if name == "events":
-            session.mask = parse_event_mask(headers.get("eventmask"))
+            session.mask = parse_event_mask(headers.get("eventmask")) & self.read
             fields = {"Response": "Success"}
             if action_id is not None:
                 fields["ActionID"] = action_id
             fields["Events"] = "On" if session.mask else "Off"
+            session.send(encode_message(fields))
+            return True
+        if name == "coresettings":
+            if not self.write & {"system", "reporting"}:
+                session.send(self._reply("Error", action_id, "Permission denied"))
+                return True
+            fields = {"Response": "Success"}
+            if action_id is not None:
+                fields["ActionID"] = action_id
+            fields.update({
+                "AMIversion": BANNER.decode().split("/")[1].strip(),
+                "AsteriskVersion": self.version, "SystemName": "", "CoreMaxCalls": "0",
+                "CoreMaxLoadAvg": "0.000000", "CoreRunUser": "asterisk",
+                "CoreRunGroup": "asterisk", "CoreMaxFilehandles": "0",
+                "CoreRealTimeEnabled": "No", "CoreCDRenabled": "Yes", "CoreHTTPenabled": "No",
+            })  # fmt: skip
             session.send(encode_message(fields))
             return True
         # Catch the model up first, so a QueueStatus is the truth after the events already sent.
@@ -324,7 +353,7 @@ class SimulatorServer:
             await session.writer.drain()
             return False
         session.authenticated = True
-        session.mask = parse_event_mask(headers.get("events"))
+        session.mask = parse_event_mask(headers.get("events")) & self.read
         session.send(self._reply("Success", action_id, "Authentication accepted"))
         if "system" in session.mask:
             uptime = str(int(self.model.now - self.model.start_time))

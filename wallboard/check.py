@@ -1,0 +1,273 @@
+"""`wallboard check`: the first command an admin runs.
+
+Prints every setting with where it came from (secrets masked), then one line per check: the
+database, the queue_log file, the AMI link (banner, login, clock, QueueStatus, events), the
+timezone and the users. Exit status 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from zoneinfo import ZoneInfo
+
+from wallboard.config import Settings, setting_names, shown_value
+from wallboard.history.queuelog import Rejected, parse_line
+
+TAIL_LINES = 1000
+TAIL_BYTES = 2 * 1024 * 1024
+CLOCK_WARN = 2.0  # seconds of clock difference with the PBX worth a warning
+NOT_A_QUEUE_LOG = 0.5  # share of unreadable lines above which a file is not a queue_log
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report: ok, warn or fail, about what, and what was found."""
+
+    status: str
+    topic: str
+    text: str
+
+
+def ok(topic: str, text: str) -> Finding:
+    return Finding("ok", topic, text)
+
+
+def warn(topic: str, text: str) -> Finding:
+    return Finding("warn", topic, text)
+
+
+def fail(topic: str, text: str) -> Finding:
+    return Finding("fail", topic, text)
+
+
+# ------------------------------------------------------------------------------------ checks
+
+
+def check_database(settings: Settings) -> list[Finding]:
+    from wallboard.history.store import SCHEMA_VERSION, StoreError, inspect_database
+
+    try:
+        current, where = inspect_database(settings.db)
+    except StoreError as exc:
+        return [fail("database", str(exc))]
+    if current is None:
+        return [ok("database", f"{where} does not exist yet; it is created (schema v"
+                               f"{SCHEMA_VERSION}) on the first start")]  # fmt: skip
+    if current == SCHEMA_VERSION:
+        return [ok("database", f"{where}: schema v{current}, current")]
+    if current < SCHEMA_VERSION:
+        return [ok("database", f"{where}: schema v{current}; a migration to v{SCHEMA_VERSION}"
+                               " runs on the next start (a few seconds per year of history)")]  # fmt: skip
+    return [fail("database", f"{where}: schema v{current} is newer than this wallboard knows"
+                             f" (v{SCHEMA_VERSION}): was it downgraded?")]  # fmt: skip
+
+
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return str(count)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 0:
+        return f"{-seconds:.0f} s in the future (clock?)"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def check_queue_log(settings: Settings, now: float) -> list[Finding]:
+    path = settings.queue_log
+    if not path:
+        return [warn("queue_log", "none set: today's counters (answered, abandoned, service"
+                                  " level) and the reports get no new calls")]  # fmt: skip
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return [fail("queue_log", f"{path} does not exist (Asterisk writes it when"
+                                  " logger.conf has queue_log = yes)")]  # fmt: skip
+    except PermissionError:
+        return [fail("queue_log", f"{path} cannot be reached by user {_user_name()}: a folder on"
+                                  " its path is not searchable (docs/deploy.md)")]  # fmt: skip
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - TAIL_BYTES))
+            tail = handle.read()
+    except PermissionError:
+        return [fail("queue_log", f"{path} is not readable by user {_user_name()}: add that user"
+                                  " to the file's group (docs/deploy.md)")]  # fmt: skip
+    except OSError as exc:
+        return [fail("queue_log", f"{path}: {exc.strerror or exc}")]
+    lines = tail.split(b"\n")
+    if size > TAIL_BYTES:
+        lines = lines[1:]  # the first may be cut
+    lines = [line for line in lines if line.strip()][-TAIL_LINES:]
+    if not lines:
+        return [warn("queue_log", f"{path}: readable, empty ({_size(size)})")]
+    parsed = [parse_line(line) for line in lines]
+    rejected = [r for r in parsed if isinstance(r, Rejected)]
+    times = [r.time for r in parsed if not isinstance(r, Rejected)]
+    head = f"{path}: {_size(size)}"
+    if times:
+        head += f", last line {_ago(now - max(times))}"
+    if len(rejected) > NOT_A_QUEUE_LOG * len(lines):
+        example = rejected[0]
+        return [fail("queue_log", f"{head}; not a queue_log: {len(rejected)} of the last"
+                                  f" {len(lines)} lines do not parse ({example.reason}:"
+                                  f" {example.raw[:60]!r})")]  # fmt: skip
+    if rejected:
+        reasons = sorted({r.reason for r in rejected})
+        return [warn("queue_log", f"{head}; {len(rejected)} of the last {len(lines)} lines do not"
+                                  f" parse ({', '.join(reasons)}): they are kept as rejected")]  # fmt: skip
+    return [ok("queue_log", f"{head}; the last {len(lines)} lines parse")]
+
+
+def check_ami(settings: Settings, wait: float) -> list[Finding]:
+    from wallboard.live.probe import asterisk_release, probe_ami
+
+    if not settings.ami_host:
+        return [warn("ami", "no ami_host set: the board shows no live queues, callers or agents")]
+    where = f"{settings.ami_host}:{settings.ami_port}"
+    report = asyncio.run(probe_ami(
+        settings.ami_host, settings.ami_port, settings.ami_user or "", settings.ami_secret or "",
+        settings.ami_tls, watch=wait,
+    ))  # fmt: skip
+    if not report.reachable:
+        return [fail("ami", f"{report.error} (is Asterisk running, manager.conf enabled = yes,"
+                            " bindaddr and the firewall open for this host?)")]  # fmt: skip
+    found: list[Finding] = []
+    if report.ami_version is None or report.ami_version == "":
+        return [fail("ami", f"{where}: {report.error}")]
+    release = report.asterisk_version or asterisk_release(report.ami_version)
+    found.append(ok("ami", f"{where} reachable: AMI {report.ami_version}"
+                           + (f" (Asterisk {release})" if release else "")))  # fmt: skip
+    if not report.logged_in:
+        found.append(fail("ami login", f"refused for user {settings.ami_user!r}:"
+                                       f" {report.login_message or report.error or 'no answer'}"
+                                       " (check [user] and secret in manager.conf, and permit=)"))  # fmt: skip
+        return found
+    found.append(ok("ami login", f"accepted for user {settings.ami_user!r}"))
+    if report.error:
+        found.append(fail("ami", f"after login: {report.error}"))
+        return found
+    if report.clock_offset is None:
+        found.append(warn("ami clock", "the PBX sent no time in its Ping answer"))
+    else:
+        offset = report.clock_offset
+        side = "ahead of" if offset > 0 else "behind"
+        text = f"PBX clock {abs(offset):.1f} s {side} this host"
+        if abs(offset) > CLOCK_WARN:
+            found.append(warn("ami clock", text + ": live timers and reports will disagree;"
+                                                  " run NTP on both"))  # fmt: skip
+        else:
+            found.append(ok("ami clock", text))
+    if not report.queue_status:
+        found.append(fail("queues", f"QueueStatus refused: {report.queue_status_message}"))
+        return found
+    found.append(ok("queues", f"QueueStatus: {report.queues} queues, {report.members} members,"
+                              f" {report.callers} callers waiting"))  # fmt: skip
+    total = sum(report.events.values())
+    if total:
+        names = ", ".join(name for name, _ in report.events.most_common(4))
+        found.append(ok("events", f"{total} queue events in {report.watched:.0f} s ({names})"))
+    elif report.changed:
+        found.append(fail("events", f"the queues changed during the {report.watched:.0f} s watched"
+                                    " but no queue event arrived: give the AMI user"
+                                    " read = agent (plus system) in manager.conf"))  # fmt: skip
+    else:
+        found.append(warn("events", f"no queue activity in the {report.watched:.0f} s watched:"
+                                    " events not verified (run again while calls come in, or"
+                                    " with a longer --wait)"))  # fmt: skip
+    if not report.fully_booted:
+        found.append(warn("events", "no FullyBooted after login: the AMI user may lack"
+                                    " read = system (restarts are then seen only as a lost link)"))  # fmt: skip
+    return found
+
+
+def check_timezone(settings: Settings, now: float) -> list[Finding]:
+    local = datetime.fromtimestamp(now, ZoneInfo(settings.timezone))
+    offset = local.strftime("%z")
+    return [ok("timezone", f"{settings.timezone} ({settings.source_of('timezone')}): now"
+                           f" {local:%Y-%m-%d %H:%M} {local.tzname()}, UTC{offset[:3]}:{offset[3:]};"
+                           " days in the reports run midnight to midnight here")]  # fmt: skip
+
+
+def check_users(settings: Settings) -> list[Finding]:
+    from wallboard.auth import UserStore
+    from wallboard.history.store import StoreError, inspect_database, open_store
+    from wallboard.serving import users_add_advice
+
+    try:
+        current, _ = inspect_database(settings.db)
+        if not current:
+            return [fail("users", f"none yet; add one with: {users_add_advice(settings)}")]
+        store = open_store(settings.db)
+    except StoreError as exc:
+        return [fail("users", f"cannot be read: {exc}")]
+    try:
+        users = UserStore(store).list()
+    finally:
+        store.close()
+    if not users:
+        return [fail("users", f"none yet; add one with: {users_add_advice(settings)}")]
+    admins = sum(1 for u in users if u.admin)
+    return [ok("users", f"{len(users)} user{'s' if len(users) != 1 else ''} ({admins} admin)")]
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def _version() -> str:
+    try:
+        return version("wallboard")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def settings_lines(settings: Settings) -> list[str]:
+    names = setting_names()
+    width = max(map(len, names))
+    rows = [(name, shown_value(settings, name), settings.source_of(name)) for name in names]
+    value_width = min(48, max(len(value) for _, value, _ in rows))
+    return [f"  {name:<{width}}  {value:<{value_width}}  {source}" for name, value, source in rows]
+
+
+def run_check(settings: Settings, wait: float = 5.0) -> int:
+    """Print the settings and every check; 1 when any failed."""
+    import time
+
+    now = time.time()
+    source = f" from {settings.config_file}" if settings.config_file else ""
+    print(f"wallboard {_version()}: settings{source} (flag > environment > file > default)")
+    print("\n".join(settings_lines(settings)))
+    findings = [
+        *check_database(settings),
+        *check_queue_log(settings, now),
+        *check_ami(settings, wait),
+        *check_timezone(settings, now),
+        *check_users(settings),
+    ]
+    print("\nchecks")
+    for finding in findings:
+        print(f"  {finding.status.upper():<4}  {finding.topic:<9}  {finding.text}")
+    failed = sum(1 for f in findings if f.status == "fail")
+    warned = sum(1 for f in findings if f.status == "warn")
+    print(f"\n{failed} failed, {warned} warning{'s' if warned != 1 else ''},"
+          f" {len(findings) - failed - warned} ok")  # fmt: skip
+    return 1 if failed else 0
