@@ -40,9 +40,8 @@ NAME_MAX = 64
 LIST_ITEM_MAX = 128
 RATE_WINDOW = 60.0  # seconds over which failed logins are counted
 CREDENTIAL_TTL = 60.0  # how long a verified (name, password) pair skips argon2
-ROW_TTL = 2.0  # how long a user or display row read from the database is trusted
-SESSION_IDLE = 24 * 3600.0
-SESSION_MAX_AGE = 7 * 24 * 3600
+ROW_TTL = 2.0  # how long a user, display or session row read from the database is trusted
+SESSION_TOUCH = 60.0  # a session's last_seen is written at most this often
 CACHE_MAX = 10_000  # entries per in-memory table before it is swept
 TOKEN_MAX = 256  # longer display tokens are rejected without a database look-up
 
@@ -212,16 +211,20 @@ class UserStore:
         ]
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password; every session of the user ends."""
         password_hash = self._hash(password)
-        if not self._store.execute(
-            "UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name)
-        ):
-            raise AuthError(f"no user {name!r}")
+        with self._store.transaction() as tx:
+            if not tx.execute(
+                "UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name)
+            ):
+                raise AuthError(f"no user {name!r}")
+            tx.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
         log.info("password of user %r changed", name)
         self._changed(name)
 
     def remove(self, name: str) -> bool:
-        """Delete a user and revoke their display links (so re-adding the name revives none)."""
+        """Delete a user, end their sessions and revoke their display links (so re-adding the
+        name revives none)."""
         with self._store.transaction() as tx:
             removed = tx.execute("DELETE FROM users WHERE name = ?", (name,))
             if removed:
@@ -229,6 +232,7 @@ class UserStore:
                     "UPDATE displays SET revoked = ? WHERE user_name = ? AND revoked = 0",
                     (max(1, int(self._clock())), name),
                 )
+                tx.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
         if removed:
             log.info("user %r removed", name)
             self._changed(name)
@@ -361,10 +365,13 @@ class DisplayTokens:
         ]
 
     def revoke(self, name: str) -> bool:
-        revoked = self._store.execute(
-            "UPDATE displays SET revoked = ? WHERE name = ? AND revoked = 0",
-            (max(1, int(self._clock())), name),
-        )
+        """Revoke a display link and end the sessions its screens hold."""
+        with self._store.transaction() as tx:
+            revoked = tx.execute(
+                "UPDATE displays SET revoked = ? WHERE name = ? AND revoked = 0",
+                (max(1, int(self._clock())), name),
+            )
+            tx.execute("DELETE FROM sessions WHERE display = ?", (name,))
         if revoked:
             log.info("display %r revoked", name)
         return bool(revoked)
@@ -443,11 +450,51 @@ class FailureWindow:
 
 @dataclass(slots=True)
 class _Session:
+    """A session row as last read from the database, and when it was read."""
+
     name: str
     display: str | None
     credential: str  # the password hash or display token hash it was created under
     created: float
-    last_seen: float
+    last_seen: float  # as stored
+    read_at: float
+
+
+class SessionStore:
+    """The sessions table: login sessions that outlive a restart (keyed by the id's SHA-256)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def add(self, digest: str, name: str, display: str | None, credential: str, now: float) -> None:
+        self._store.execute(
+            "INSERT INTO sessions (id_hash, user_name, display, credential, created, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (digest, name, display or "", credential, int(now), int(now)),
+        )
+
+    def get(self, digest: str, now: float) -> _Session | None:
+        row = self._store.query_one(
+            "SELECT user_name, display, credential, created, last_seen FROM sessions"
+            " WHERE id_hash = ?",
+            (digest,),
+        )
+        if row is None:
+            return None
+        return _Session(row[0], row[1] or None, row[2], float(row[3]), float(row[4]), now)
+
+    def touch(self, digest: str, now: float) -> None:
+        self._store.execute("UPDATE sessions SET last_seen = ? WHERE id_hash = ?", (int(now), digest))
+
+    def remove(self, digest: str) -> None:
+        self._store.execute("DELETE FROM sessions WHERE id_hash = ?", (digest,))
+
+    def sweep(self, now: float, idle: float, max_age: float) -> int:
+        """Delete expired sessions; returns how many."""
+        return self._store.execute(
+            "DELETE FROM sessions WHERE last_seen < ? OR created < ?",
+            (int(now - idle), int(now - max_age)),
+        )
 
 
 def parse_basic(value: str) -> tuple[str, str]:
@@ -464,13 +511,15 @@ def parse_basic(value: str) -> tuple[str, str]:
     return name, password
 
 
-def session_cookie_kwargs(session_id: str, secure: bool = False) -> dict[str, Any]:
+def session_cookie_kwargs(
+    session_id: str, secure: bool = False, max_age: int = 7 * 24 * 3600, path: str = "/"
+) -> dict[str, Any]:
     """Keyword arguments for Starlette's `Response.set_cookie` carrying a session id."""
     return {
         "key": SESSION_COOKIE,
         "value": session_id,
-        "max_age": SESSION_MAX_AGE,
-        "path": "/",
+        "max_age": max_age,
+        "path": path,
         "httponly": True,
         "samesite": "lax",
         "secure": secure,
@@ -484,11 +533,14 @@ class Authenticator:
         self,
         store: Store,
         settings: Settings,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         hasher: PasswordHasher | None = None,
     ) -> None:
         self.users = UserStore(store, hasher=hasher, on_change=self.invalidate)
         self.displays = DisplayTokens(store)
+        self.sessions = SessionStore(store)
+        self.session_idle = float(settings.session_idle)
+        self.session_max_age = float(settings.session_max_age)
         self.counters: Counter[str] = Counter()
         self._clock = clock
         self._failures = FailureWindow(settings.login_rate_limit)
@@ -496,7 +548,7 @@ class Authenticator:
         self._verified: dict[bytes, tuple[float, str, str]] = {}  # -> (until, name, hash)
         self._rows: dict[str, tuple[float, tuple[User, str] | None]] = {}
         self._display_rows: dict[str, tuple[float, User | None]] = {}
-        self._sessions: dict[str, _Session] = {}  # keyed by the SHA-256 of the session id
+        self._sessions: dict[str, _Session] = {}  # rows read, keyed by the session id's SHA-256
         # argon2 takes 64 MiB per verification: bound how many run at once.
         self._argon2_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
@@ -513,13 +565,13 @@ class Authenticator:
             return await self.login(client, name, password)
         session_id = conn.cookies.get(SESSION_COOKIE)
         if session_id:
-            user = self.session_user(session_id)
+            user = await self.session_user_async(session_id)
             if user is not None:
                 return user
             self.counters["session_unknown"] += 1
         token = conn.query_params.get("display")
         if token:
-            user = self.display_user(token)
+            user = await self._display_user_async(token)
             if user is not None:
                 return user
             self.counters["display_rejected"] += 1
@@ -536,15 +588,16 @@ class Authenticator:
         if wait is not None:
             self.counters["rate_limited"] += 1
             raise AuthFailure.rate_limited(wait)
-        found = self._user_row(name, now)
+        self._failures.add(client, now)  # charged before any wait: parallel guesses count
+        found = await self._user_row_async(name, now)
         key = hmac.digest(
             self._key, f"{name}\0{password}".encode("utf-8", "surrogatepass"), "sha256"
         )
         hit = self._verified.get(key)
         if found is not None and hit is not None and hit[0] > now and hit[2] == found[1]:
+            self._failures.remove(client, now)
             self.counters["login_cached"] += 1
             return found[0]
-        self._failures.add(client, now)  # charged before the slow check: parallel guesses count
         verified = await asyncio.to_thread(self.verify_password_sync, found, password)
         if verified and found is not None:
             self._failures.remove(client, now)
@@ -565,7 +618,9 @@ class Authenticator:
 
     def create_session(self, user: User) -> str:
         """A new random session id (the cookie value) for a user who just proved who they are.
-        It ends when the password changes, the user is removed or the display is revoked."""
+        Stored (as its SHA-256) so it outlives a restart; it ends on logout, after
+        `session_idle` without use or `session_max_age` in all, and when the password
+        changes, the user is removed or the display is revoked."""
         if user.display is not None:
             credential = self.displays.current_hash(user.display)
         else:
@@ -577,23 +632,34 @@ class Authenticator:
         if len(self._sessions) >= CACHE_MAX:
             self._sweep_sessions(now)
         session_id = secrets.token_urlsafe(32)
-        self._sessions[token_digest(session_id)] = _Session(
-            user.name, user.display, credential, now, now
-        )
+        digest = token_digest(session_id)
+        self.sessions.add(digest, user.name, user.display, credential, now)
+        self._sessions[digest] = _Session(user.name, user.display, credential, now, now, now)
         return session_id
 
     def end_session(self, session_id: str) -> None:
-        self._sessions.pop(token_digest(session_id), None)
+        digest = token_digest(session_id)
+        self._sessions.pop(digest, None)
+        self.sessions.remove(digest)
 
     def session_user(self, session_id: str) -> User | None:
         """The user of a live session (re-checked against the database), or None."""
-        key = token_digest(session_id)
-        session = self._sessions.get(key)
-        if session is None:
+        if not session_id or len(session_id) > TOKEN_MAX:
             return None
+        key = token_digest(session_id)
         now = self._clock()
+        session = self._sessions.get(key)
+        if session is None or now - session.read_at > ROW_TTL:
+            session = self.sessions.get(key, now)
+            if session is None:
+                self._sessions.pop(key, None)
+                return None
+            self._sessions[key] = session
         user: User | None = None
-        if now - session.last_seen <= SESSION_IDLE and now - session.created <= SESSION_MAX_AGE:
+        if (
+            now - session.last_seen <= self.session_idle
+            and now - session.created <= self.session_max_age
+        ):
             if session.display is not None:
                 user = self._display_row(session.credential, now)
             else:
@@ -601,10 +667,47 @@ class Authenticator:
                 if found is not None and hmac.compare_digest(found[1], session.credential):
                     user = found[0]
         if user is None:
-            del self._sessions[key]
+            self._sessions.pop(key, None)
+            self.sessions.remove(key)
             return None
-        session.last_seen = now
+        if now - session.last_seen >= SESSION_TOUCH:
+            session.last_seen = now
+            self.sessions.touch(key, now)
         return user
+
+    async def session_user_async(self, session_id: str) -> User | None:
+        """`session_user` without a database read on the event loop: from the caches when all
+        the rows it needs are fresh, else in a worker thread."""
+        key = token_digest(session_id) if session_id and len(session_id) <= TOKEN_MAX else ""
+        now = self._clock()
+        session = self._sessions.get(key)
+        if (
+            session is not None
+            and now - session.read_at <= ROW_TTL
+            and now - session.last_seen < SESSION_TOUCH
+            and self._fresh(session, now)
+        ):
+            return self.session_user(session_id)
+        return await asyncio.to_thread(self.session_user, session_id)
+
+    def _fresh(self, session: _Session, now: float) -> bool:
+        rows: dict[str, Any] = self._display_rows if session.display else self._rows
+        cached = rows.get(session.credential if session.display else session.name)
+        return cached is not None and cached[0] > now
+
+    async def _display_user_async(self, token: str) -> User | None:
+        if not token or len(token) > TOKEN_MAX:
+            return None
+        cached = self._display_rows.get(token_digest(token))
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        return await asyncio.to_thread(self.display_user, token)
+
+    async def _user_row_async(self, name: str, now: float) -> tuple[User, str] | None:
+        cached = self._rows.get(name)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        return await asyncio.to_thread(self._user_row, name, now)
 
     def display_user(self, token: str) -> User | None:
         """The user a display token stands for (cached a couple of seconds), or None."""
@@ -617,9 +720,11 @@ class Authenticator:
         if name is None:
             self._verified.clear()
             self._rows.clear()
+            self._sessions.clear()
         else:
             self._rows.pop(name, None)
             self._verified = {k: v for k, v in self._verified.items() if v[1] != name}
+            self._sessions = {k: s for k, s in self._sessions.items() if s.name != name}
         self._display_rows.clear()
 
     def _user_row(self, name: str, now: float) -> tuple[User, str] | None:
@@ -643,8 +748,6 @@ class Authenticator:
         return user
 
     def _sweep_sessions(self, now: float) -> None:
-        for key, s in list(self._sessions.items()):
-            if now - s.last_seen > SESSION_IDLE or now - s.created > SESSION_MAX_AGE:
-                del self._sessions[key]
-        while len(self._sessions) >= CACHE_MAX:  # still full: drop the least recently used
-            del self._sessions[min(self._sessions, key=lambda k: self._sessions[k].last_seen)]
+        """Forget cached session rows (they are re-read on use) and delete expired ones."""
+        self._sessions.clear()
+        self.sessions.sweep(now, self.session_idle, self.session_max_age)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,38 +70,60 @@ def prepare(settings: Settings, data_dir: Path, seed: int, speed: float) -> tupl
     return product, server
 
 
-async def _run(settings: Settings, data_dir: Path, seed: int, speed: float) -> None:
-    import uvicorn
-
-    from wallboard.app import create_app, uvicorn_options
+async def _run(settings: Settings, sock: socket.socket, data_dir: Path, seed: int,
+               speed: float) -> int:  # fmt: skip
+    from wallboard.app import create_app
+    from wallboard.serving import serve_sockets
 
     product, server = prepare(settings, data_dir, seed, speed)
     await server.start()  # type: ignore[attr-defined]
     user, password, token = server.demo_login  # type: ignore[attr-defined]
-    base = f"http://{product.host}:{product.port}"
-    print(
-        "\nwallboard demo: a simulated call center is running on loopback.\n"
-        f"  wallboard:   {base}/wallboard   (user {user!r}, password {password!r})\n"
-        f"  TV link:     {base}/wallboard?display={token}\n"
-        f"  REST API:    curl -u {user}:{password} '{base}/stats/rest/index.php?entity=realtime'\n"
-        f"  data:        {data_dir}\n"
-        "Press Ctrl+C to stop.\n",
-        flush=True,
-    )
-    app = create_app(product)
-    options = uvicorn_options(product) | {"log_level": "warning"}
-    config = uvicorn.Config(app, **options)
+    base = product.public_base
+
+    def listening() -> None:
+        print(
+            "\nwallboard demo: a simulated call center is running on loopback.\n"
+            f"  wallboard:   {base}/wallboard   (user {user!r}, password {password!r})\n"
+            f"  TV link:     {base}/wallboard?display={token}\n"
+            f"  REST API:    curl -u {user}:{password} '{base}/stats/rest/index.php?entity=realtime'\n"
+            f"  data:        {data_dir}\n"
+            "Press Ctrl+C to stop.\n",
+            flush=True,
+        )
+
     try:
-        await uvicorn.Server(config).serve()
+        app = create_app(product)
+        return await serve_sockets(app, product, [sock], listening, log_level="warning")
     finally:
         await server.stop()  # type: ignore[attr-defined]
 
 
 def run_demo(settings: Settings, speed: float = 1.0, seed: int = 1, data_dir: str | None = None) -> int:
-    """Run until interrupted; the data lives in `data_dir` or a temporary directory."""
-    with contextlib.ExitStack() as stack:
-        if data_dir is None:
-            data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="wallboard-demo-"))
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_run(settings, Path(data_dir), seed, speed))
-    return 0
+    """Run until interrupted; the data lives in `data_dir` or a temporary directory.
+
+    With the port left at its default, a busy 8000 moves the demo to the next free port; a
+    port asked for (flag, environment or file) is that port or a start-up failure."""
+    from wallboard.serving import (
+        StartupError,
+        bind_first_free,
+        bind_listener,
+        listening_port,
+        stop_signals,
+    )
+
+    with stop_signals(), contextlib.ExitStack() as stack:
+        try:
+            if settings.source_of("port") == "default":
+                sock = bind_first_free(settings.host, settings.port)
+            else:
+                sock = bind_listener(settings.host, settings.port)
+            stack.callback(sock.close)
+            settings = settings.replace(port=listening_port(sock))
+            if data_dir is None:
+                data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="wallboard-demo-"))
+            return asyncio.run(_run(settings, sock, Path(data_dir), seed, speed))
+        except StartupError as exc:
+            print(f"wallboard: {exc}", file=sys.stderr, flush=True)
+            return 1
+        except KeyboardInterrupt:
+            return 0

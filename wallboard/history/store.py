@@ -7,8 +7,10 @@ between backends (`sqlite:` path by default, `postgresql://...` selects psycopg)
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,7 +93,16 @@ MIGRATIONS: list[list[str]] = [
     UNANSWERED_INDEX_MIGRATION,
     # Agent time per UTC day (history/coverage.py), backfilled from the stored intervals.
     coverage.MIGRATION,
+    # Login sessions, kept across restarts: only the SHA-256 of a session id is stored.
+    [
+        """CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL,
+            display TEXT NOT NULL DEFAULT '', credential TEXT NOT NULL,
+            created {int} NOT NULL, last_seen {int} NOT NULL)""",
+        "CREATE INDEX sessions_user ON sessions (user_name)",
+    ],
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 CALL_COLUMNS = (
     "id", "callid", "queue", "enter_time", "connect_time", "end_time", "outcome", "agent", "wait",
@@ -139,6 +150,8 @@ class Store:
         self._conn = self._connect()
         self._known_queues: set[str] = set()
         self._known_agents: set[str] = set()
+        # Statements run and seconds spent, by kind ("read", "write"), for the metrics.
+        self.timings: dict[str, list[float]] = {"read": [0, 0.0], "write": [0, 0.0]}
         self.migrate()
 
     # -- connection -------------------------------------------------------------------------
@@ -178,8 +191,17 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Run a parameterised SELECT and return every row."""
         with self._lock:
-            cur = self._conn.execute(self._sql(sql), tuple(params))
-            return list(cur.fetchall())
+            started = time.perf_counter()
+            try:
+                cur = self._conn.execute(self._sql(sql), tuple(params))
+                return list(cur.fetchall())
+            finally:
+                self._timed("read", started)
+
+    def _timed(self, kind: str, started: float) -> None:
+        timing = self.timings[kind]
+        timing[0] += 1
+        timing[1] += time.perf_counter() - started
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         rows = self.query(sql, params)
@@ -194,17 +216,21 @@ class Store:
     def transaction(self) -> Iterator[_Tx]:
         """A write transaction: committed on success, rolled back on any exception."""
         with self._lock:
-            if self.dialect == "postgresql":
-                with self._conn.transaction():
-                    yield _Tx(self, self._conn.cursor())
-                return
-            self._conn.execute("BEGIN IMMEDIATE")
+            started = time.perf_counter()
             try:
-                yield _Tx(self, self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                if self.dialect == "postgresql":
+                    with self._conn.transaction():
+                        yield _Tx(self, self._conn.cursor())
+                    return
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _Tx(self, self._conn)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                self._timed("write", started)
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -231,7 +257,10 @@ class Store:
                         continue
                     tx.execute(statement.format(id=ident, int=integer))
                 tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            log.info("database migrated to schema version %d", version)
+        if current == 0:
+            log.info("database created (schema version %d)", len(MIGRATIONS))
+        elif current < len(MIGRATIONS):
+            log.info("database migrated from schema version %d to %d", current, len(MIGRATIONS))
 
     # -- ingest -----------------------------------------------------------------------------
 
@@ -551,6 +580,46 @@ def data_columns(data: str) -> list[str]:
     """data1..data5 as Asterisk's realtime table holds them: the 5th keeps the rest."""
     parts = data.split("|", 4) if data else []
     return parts + [""] * (5 - len(parts))
+
+
+def inspect_database(url: str) -> tuple[int | None, str]:
+    """(schema version, where) of a database, opened read-only: nothing is created or migrated.
+    The version is None when the database does not exist yet; StoreError when it cannot be
+    opened."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise StoreError("PostgreSQL needs `pip install wallboard[postgres]`") from exc
+        try:
+            with psycopg.connect(url, connect_timeout=10) as conn:
+                exists = conn.execute("SELECT to_regclass('schema_version')").fetchone()
+                if not exists or exists[0] is None:
+                    return 0, "PostgreSQL"
+                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+                return (row[0] or 0) if row else 0, "PostgreSQL"
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {url}: {exc}") from exc
+    path = os.path.abspath(url.removeprefix("sqlite:").removeprefix("//"))
+    if not os.path.exists(path):
+        folder = os.path.dirname(path)
+        if not os.access(folder, os.W_OK):
+            raise StoreError(f"{path} does not exist and {folder} is not writable by this user")
+        return None, path
+    if not os.access(path, os.R_OK | os.W_OK) or not os.access(os.path.dirname(path), os.W_OK):
+        raise StoreError(f"{path} (or its folder) is not readable and writable by this user")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "schema_version" not in names:
+                return 0, path
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            return (row[0] or 0) if row else 0, path
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from exc
 
 
 def open_store(url: str) -> Store:
