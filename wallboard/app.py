@@ -1,33 +1,31 @@
 """Composition root: builds the store, the live state, the AMI listener and the tailer, and the app.
 
 Nothing else constructs long-lived objects; handlers reach them through `request.app.state`
-(`settings`, `store`, `auth`, `live`).
+(`settings`, `store`, `auth`, `live`, `metrics`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from wallboard.config import Settings
 from wallboard.history.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
-TEMPLATES_DIR = ROOT / "templates"
+SESSION_SWEEP = 3600.0  # seconds between deletions of expired login sessions
 
 
 def create_app(settings: Settings, store: Store | None = None, services: bool = True) -> Starlette:
@@ -35,78 +33,97 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
     from wallboard.auth import Authenticator
     from wallboard.live.service import LiveService
     from wallboard.web import pages, rest, ws
+    from wallboard.web.assets import PackageStatic
+    from wallboard.web.errors import RequestErrors
+    from wallboard.web.metrics import Metrics, metrics_endpoint
+    from wallboard.web.proxy import ProxyMiddleware
 
     store = store or open_store(settings.db)
     live = LiveService(settings, store) if services else None
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/stats/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
         Route("/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
         Route("/stats/rest/openapi.json", rest.openapi, methods=["GET"]),
         *pages.routes(),
         *ws.routes(),
+        Mount("/static", PackageStatic(), name="static"),
     ]
-    if STATIC_DIR.is_dir():
-        routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    if settings.metrics and settings.metrics_port is None:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if live is not None:
             await live.start()
+        sweeper = asyncio.create_task(_sweep_sessions(app), name="session sweeper")
         gc.freeze()  # start-up objects live forever: keep them out of every collection
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             if live is not None:
                 await live.stop()
 
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+        middleware=[
+            Middleware(
+                ProxyMiddleware,
+                base_path=settings.base_path,
+                trusted_proxies=settings.trusted_proxies,
+            ),
+            Middleware(RequestErrors),
+        ],
     )
     app.state.settings = settings
     app.state.store = store
     app.state.auth = Authenticator(store, settings)
+    app.state.started = time.time()
+    app.state.metrics = Metrics(app.state)
     if live is not None:
         app.state.live = live
     return app
 
 
+def metrics_app(main: Starlette) -> Starlette:
+    """The `/metrics` endpoint alone, for `metrics_port`: it reads the main app's state."""
+    from wallboard.web.metrics import metrics_endpoint
+
+    app = Starlette(routes=[Route("/metrics", metrics_endpoint, methods=["GET"])])
+    app.state.metrics = main.state.metrics
+    return app
+
+
+async def _sweep_sessions(app: Starlette) -> None:
+    """Delete expired login sessions now and then (they are refused anyway once expired)."""
+    while True:
+        try:
+            auth = app.state.auth
+            await asyncio.to_thread(
+                auth.sessions.sweep, time.time(), auth.session_idle, auth.session_max_age
+            )
+        except Exception:
+            log.exception("could not delete expired sessions")
+        await asyncio.sleep(SESSION_SWEEP)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Routing errors (unknown path, wrong method): JSON on the API, plain text elsewhere."""
+    """Routing errors (unknown path, wrong method): JSON on the API, a small page elsewhere."""
+    from wallboard.web.errors import error_body, is_api_path
+
     assert isinstance(exc, HTTPException)
-    if request.url.path.endswith("/rest/index.php") or request.url.path.startswith("/stats/"):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        body = {"error": code, "message": exc.detail, "status": exc.status_code}
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    if is_api_path(request.scope) or request.url.path.startswith("/stats/"):
+        body = error_body(code, exc.detail, exc.status_code)
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
-
-
-def run_server(settings: Settings) -> int:
-    """`wallboard serve`: run the app on uvicorn until interrupted."""
-    import uvicorn
-
-    store = open_store(settings.db)
-    from wallboard.auth import UserStore
-
-    if not UserStore(store).list():
-        print(
-            "wallboard: no users yet, so nothing will be served. Add one with:\n"
-            f"  wallboard users add NAME --admin --db {settings.db}"
-        )
-    app = create_app(settings, store)
-    uvicorn.run(app, **uvicorn_options(settings))
-    return 0
-
-
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How the product runs on uvicorn: no access log (display links carry their token in the
-    URL), websocket frames capped before they are buffered, and no per-client compression (a
-    patch is encoded once per view and the same bytes go to every client)."""
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "access_log": False,
-        "ws_max_size": 65536,
-        "ws_per_message_deflate": False,
-        "proxy_headers": False,
-    }
+    page = (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+        f"{exc.status_code} · Wallboard</title></head><body><h1>{exc.status_code}</h1>"
+        f"<p>{'No such page.' if exc.status_code == 404 else 'Not allowed here.'}</p>"
+        "</body></html>"
+    )
+    return HTMLResponse(page, status_code=exc.status_code, headers=exc.headers)

@@ -317,6 +317,19 @@ class QueueLogFollower:
         self._position = 0
         self._task: asyncio.Task[None] | None = None
         self.errors = 0
+        self._caught_up = time.monotonic()  # when a poll last read to the file's end
+
+    def lag(self) -> tuple[int, float]:
+        """(bytes, seconds) the follower is behind the end of the file: what is not read yet,
+        and how long since it last was at the end (0, 0.0 when it is there)."""
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            return 0, 0.0
+        behind = max(0, size - self._position) if self._handle is not None else size
+        if behind == 0:
+            return 0, 0.0
+        return behind, max(0.0, time.monotonic() - self._caught_up)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="queue_log follower")
@@ -377,13 +390,22 @@ class QueueLogFollower:
                 self._close()
             else:
                 changes += self._read(final=False)
+                self._note_position()
                 return changes
         if st is None:
+            self._caught_up = time.monotonic()
             return changes
         if not self._open():
             return changes
         changes += self._read(final=False)
+        self._note_position()
         return changes
+
+    def _note_position(self) -> None:
+        if self._handle is not None:
+            size = os.fstat(self._handle.fileno()).st_size  # type: ignore[attr-defined]
+            if self._position >= size:
+                self._caught_up = time.monotonic()
 
     def _open(self) -> bool:
         handle = open(self.path, "rb")  # noqa: SIM115 - kept open across polls

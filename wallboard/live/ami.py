@@ -14,6 +14,7 @@ import itertools
 import logging
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,7 @@ _COUNTERS = (
     "callback_errors",
 )
 _MALFORMED_LOG_FIRST = 20
+_EVENT_TYPES_MAX = 500
 
 
 class _LinkError(Exception):
@@ -150,6 +152,9 @@ class AmiListener:
         self.retry_delay = 0.0  # the wait before the current/last reconnection attempt
         self.last_error = ""
         self._counts = dict.fromkeys(_COUNTERS, 0)
+        self.event_types: Counter[str] = Counter()  # events received, by name
+        self.malformed_types: Counter[str] = Counter()  # malformed events, by name
+        self.connected = False
         self._framer = AmiFramer()
         self._action_ids = itertools.count(1)
         self._bootstrap_items: list[Any] = []
@@ -374,6 +379,10 @@ class AmiListener:
             counts["ignored"] += 1
             return
         counts["events"] += 1
+        name = message["event"]
+        if name not in self.event_types and len(self.event_types) >= _EVENT_TYPES_MAX:
+            name = "other"  # a hostile peer inventing names must not grow the table
+        self.event_types[name] += 1
         try:
             event = parse_event(message)
             if event is None:
@@ -411,6 +420,7 @@ class AmiListener:
             self.synced.set()
 
     def _malformed(self, event: Malformed) -> None:
+        self.malformed_types[str(event.event)[:64]] += 1
         count = self._counts["malformed"] = self._counts["malformed"] + 1
         if count <= _MALFORMED_LOG_FIRST or count % 1000 == 0:
             log.warning("AMI: malformed %s event (%s); %d so far", event.event, event.reason, count)
@@ -425,6 +435,7 @@ class AmiListener:
             log.exception("on_patch callback failed")
 
     def _set_connection(self, connected: bool, error: str) -> None:
+        self.connected = connected
         if error:
             self.last_error = error
         self._emit(self.state.apply(Connection(connected, error), self.clock()))

@@ -59,6 +59,18 @@ class View:
     def everything(self) -> bool:
         return self.queues is None and self.agents is None
 
+    @property
+    def label(self) -> str:
+        """A short name for metrics and logs: `all`, or `queues=a,b` / `agents=x`."""
+        if self.everything:
+            return "all"
+        parts = []
+        if self.queues is not None:
+            parts.append("queues=" + ",".join(sorted(self.queues))[:120])
+        if self.agents is not None:
+            parts.append("agents=" + ",".join(sorted(self.agents))[:120])
+        return " ".join(parts)
+
     def sees_queue(self, name: str) -> bool:
         return self.queues is None or name in self.queues
 
@@ -463,6 +475,13 @@ class Hub:
         stats["queued"] = sum(len(c.queue) for c in self._clients)
         return stats
 
+    def clients_per_view(self) -> dict[str, int]:
+        """Connected clients by view, named `all` or by the queues and agents it shows."""
+        counts: Counter[str] = Counter()
+        for view, stream in self._streams.items():
+            counts[view.label] += len(stream.clients)
+        return dict(counts)
+
     def filtered_snapshot(self, view: View) -> dict[str, Any]:
         """What a client of `view` holds once it has read everything queued for it."""
         self._state()
@@ -578,6 +597,8 @@ class Hub:
                     await client.send(message)
                     client.sending_since = None
                     client.sent += 1
+                    self.counters["messages_sent"] += 1
+                    self.counters["bytes_sent"] += len(message)
                 client.behind = False
                 wake.clear()
                 await wake.wait()

@@ -7,8 +7,7 @@ to the script as a JSON data attribute. Login and logout are same-origin POSTs (
 
 from __future__ import annotations
 
-import functools
-import hashlib
+import asyncio
 import json
 import logging
 import re
@@ -20,8 +19,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from wallboard.app import STATIC_DIR, TEMPLATES_DIR
 from wallboard.auth import SESSION_COOKIE, AuthFailure, session_cookie_kwargs
+from wallboard.web.assets import asset_version, templates_dir
 from wallboard.web.ws import origin_allowed
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ NAME_MAX = 64
 PASSWORD_MAX = 1024
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates = Jinja2Templates(directory=str(templates_dir()))
 
 
 def routes() -> list[BaseRoute]:
@@ -47,29 +46,22 @@ def routes() -> list[BaseRoute]:
 # ----------------------------------------------------------------------------- helpers
 
 
-@functools.cache
-def asset_version() -> str:
-    """A short hash of the static files' names, sizes and times, to bust browser caches."""
-    digest = hashlib.sha1()
-    if STATIC_DIR.is_dir():
-        for path in sorted(STATIC_DIR.iterdir()):
-            if path.is_file():
-                stat = path.stat()
-                digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest()[:10]
+def base_of(request: Request) -> str:
+    """The path prefix the pages live under ("" or "/wallboard"): every link starts with it."""
+    return str(request.scope.get("root_path", ""))
 
 
-def safe_next(value: str | None) -> str:
-    """A local path to go to after logging in (anything else: the wallboard)."""
+def safe_next(value: str | None, base: str = "") -> str:
+    """A local path under `base` to go to after logging in (anything else: the wallboard)."""
     if (
         not value
-        or not value.startswith("/")
+        or not value.startswith(base + "/")
         or value.startswith("//")
         or "\\" in value
         or any(ord(c) < 32 for c in value)
         or len(value) > 2048
     ):
-        return "/wallboard"
+        return base + "/wallboard"
     return value
 
 
@@ -106,7 +98,7 @@ def _same_origin_post(request: Request) -> bool:
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    context = {"asset_version": asset_version(), **context}
+    context = {"asset_version": asset_version(), "base": base_of(request), **context}
     return templates.TemplateResponse(
         request, name, context, status_code=status_code, headers=security_headers(request)
     )
@@ -118,7 +110,7 @@ def _message(request: Request, title: str, text: str, status_code: int) -> Respo
 
 def _login_url(request: Request) -> str:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return "/login?next=" + quote(target, safe="")
+    return base_of(request) + "/login?next=" + quote(target, safe="")
 
 
 def _page_config(request: Request, user: Any) -> dict[str, Any]:
@@ -136,7 +128,7 @@ def _page_config(request: Request, user: Any) -> dict[str, Any]:
         },
         "heartbeat": hub.heartbeat if hub is not None else 15.0,
         "live": hub is not None,
-        "ws": "/ws",
+        "ws": base_of(request) + "/ws",
         "display": user.display is not None,
     }
 
@@ -146,7 +138,7 @@ def _page_config(request: Request, user: Any) -> dict[str, Any]:
 
 async def home(request: Request) -> Response:
     query = f"?{request.url.query}" if request.url.query else ""
-    return RedirectResponse("/wallboard" + query, status_code=302)
+    return RedirectResponse(base_of(request) + "/wallboard" + query, status_code=302)
 
 
 async def wallboard(request: Request) -> Response:
@@ -182,9 +174,9 @@ async def login(request: Request) -> Response:
     """GET: the form. POST: check the name and password, start a session, go to `next`."""
     auth = request.app.state.auth
     if request.method == "GET":
-        next_path = safe_next(request.query_params.get("next"))
+        next_path = safe_next(request.query_params.get("next"), base_of(request))
         session_id = request.cookies.get(SESSION_COOKIE)
-        if session_id and auth.session_user(session_id) is not None:
+        if session_id and await auth.session_user_async(session_id) is not None:
             return RedirectResponse(next_path, status_code=303)
         return _page(request, "login.html", {"next": next_path, "name": "", "error": ""})
     if not _same_origin_post(request):
@@ -196,7 +188,7 @@ async def login(request: Request) -> Response:
         return _message(request, "Bad request", "The form could not be read.", 400)
     name = str(form.get("name", ""))[: NAME_MAX + 1]
     password = str(form.get("password", ""))
-    next_path = safe_next(str(form.get("next", "")))
+    next_path = safe_next(str(form.get("next", "")), base_of(request))
     context = {"next": next_path, "name": name[:NAME_MAX], "error": ""}
     if not name or not password or len(name) > NAME_MAX or len(password) > PASSWORD_MAX:
         context["error"] = "Enter your user name and password."
@@ -209,9 +201,9 @@ async def login(request: Request) -> Response:
             failure.message if failure.status == 429 else ("Wrong user name or password.")
         )
         return _page(request, "login.html", context, failure.status)
-    session_id = auth.create_session(user)
+    session_id = await asyncio.to_thread(auth.create_session, user)
     response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(**session_cookie_kwargs(session_id, secure=request.url.scheme == "https"))
+    response.set_cookie(**_cookie(request, session_id))
     for name_, value in security_headers(request).items():
         response.headers[name_] = value
     return response
@@ -225,7 +217,17 @@ async def logout(request: Request) -> Response:
         return _message(request, "Forbidden", "This form must be sent from this site.", 403)
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
-        request.app.state.auth.end_session(session_id)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+        await asyncio.to_thread(request.app.state.auth.end_session, session_id)
+    response = RedirectResponse(base_of(request) + "/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=base_of(request) or "/", httponly=True,
+                           samesite="lax", secure=request.url.scheme == "https")  # fmt: skip
     return response
+
+
+def _cookie(request: Request, session_id: str) -> dict[str, Any]:
+    """The session cookie: scoped to the base path, `Secure` when the public scheme is https."""
+    settings = request.app.state.settings
+    return session_cookie_kwargs(
+        session_id, secure=request.url.scheme == "https", max_age=settings.session_max_age,
+        path=base_of(request) or "/",
+    )  # fmt: skip

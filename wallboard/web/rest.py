@@ -27,6 +27,8 @@ from wallboard.history import reports
 from wallboard.history.reports import DAY, Page, ReportError, ReportParams, SearchParams
 from wallboard.history.store import Store
 from wallboard.live.realtime import realtime_view
+from wallboard.web.errors import error_body, request_id
+from wallboard.web.metrics import entity_label
 from wallboard.web.openapi import document
 
 log = logging.getLogger(__name__)
@@ -153,10 +155,10 @@ def paged(page: Page, params: ReportParams) -> dict[str, Any]:
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None, **extra: str
 ) -> Response:
     return JSONResponse(
-        {"error": code, "message": message, "status": status}, status_code=status, headers=headers
+        error_body(code, message, status, **extra), status_code=status, headers=headers
     )
 
 
@@ -250,6 +252,18 @@ def _count(request: Request, code: str) -> None:
 
 async def entry(request: Request) -> Response:
     """`GET /stats/rest/index.php?entity=...`: dispatch to the entity, JSON in every case."""
+    started = time.perf_counter()
+    response = await _answer(request)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        entity = request.query_params.get("entity") if response.status_code != 414 else None
+        metrics.observe_rest(
+            entity_label(entity), response.status_code, time.perf_counter() - started
+        )
+    return response
+
+
+async def _answer(request: Request) -> Response:
     try:
         if len(request.scope.get("query_string", b"")) > MAX_QUERY_BYTES:
             raise ReportError(
@@ -279,8 +293,11 @@ async def entry(request: Request) -> Response:
         return error_response(exc.status, exc.code, exc.message)
     except Exception:
         _count(request, "internal_error")
-        log.exception("rest: internal error for %s", request.url.path)
-        return error_response(500, "internal_error", "the server failed to answer this request")
+        rid = request_id(request.scope)
+        log.exception("request %s: internal error for %s", rid, request.url.path)
+        return error_response(
+            500, "internal_error", "the server failed to answer this request", request_id=rid
+        )
 
 
 async def openapi(request: Request) -> Response:

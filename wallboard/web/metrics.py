@@ -1,0 +1,180 @@
+"""Prometheus metrics (`metrics = true`): `/metrics`, or a port of its own (`metrics_port`).
+
+The components keep their own counters (the AMI listener, the queue_log follower, the hub, the
+store); a collector reads them at scrape time, so nothing on the live path pays for metrics.
+REST requests are counted and timed here, per entity. Each app has its own registry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+REST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """The metrics of one app: REST instruments plus a collector over `app.state`."""
+
+    def __init__(self, state: Any) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.rest_requests = Counter(
+            "wallboard_rest_requests", "REST API requests by entity and HTTP status",
+            ["entity", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.rest_seconds = Histogram(
+            "wallboard_rest_request_seconds", "REST API answer time by entity",
+            ["entity"], buckets=REST_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(_StateCollector(state))
+
+    def observe_rest(self, entity: str, status: int, seconds: float) -> None:
+        self.rest_requests.labels(entity, str(status)).inc()
+        self.rest_seconds.labels(entity).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def entity_label(entity: str | None) -> str:
+    """`reports/agent_sessions` stays; a call id or a queue id in the path does not (bounded
+    label values)."""
+    if not entity:
+        return "none"
+    kind, _, arg = entity.strip("/").partition("/")
+    if kind == "reports" and arg:
+        return f"reports/{arg[:64]}"
+    if kind in ("reports", "realtime", "queues", "agents", "call", "search"):
+        return kind
+    return "unknown"
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """`GET /metrics` in the Prometheus text format."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+class _StateCollector(Collector):
+    """Reads the live components' counters when Prometheus scrapes."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        live = getattr(self.state, "live", None)
+        yield from _ami(getattr(live, "listener", None))
+        yield from _follower(getattr(live, "follower", None))
+        yield from _hub(getattr(live, "hub", None))
+        yield from _store(getattr(self.state, "store", None))
+        up = GaugeMetricFamily("wallboard_up_since_seconds", "When this process started (epoch)")
+        up.add_metric([], getattr(self.state, "started", time.time()))
+        yield up
+
+
+def _ami(listener: Any) -> Iterator[Metric]:
+    link = GaugeMetricFamily("wallboard_ami_up", "1 while the AMI link is logged in and synced")
+    link.add_metric([], 1.0 if listener is not None and listener.synced.is_set() else 0.0)
+    yield link
+    if listener is None:
+        return
+    stats = listener.stats
+    for name, text in (
+        ("connects", "TCP connections made to the AMI"),
+        ("logins", "successful AMI logins"),
+        ("auth_failures", "refused AMI logins"),
+        ("disconnects", "AMI sessions lost after they were synced (reconnects follow)"),
+        ("resyncs", "QueueStatus resyncs applied"),
+    ):
+        family = CounterMetricFamily(f"wallboard_ami_{name}", text)
+        family.add_metric([], stats[name])
+        yield family
+    events = CounterMetricFamily("wallboard_ami_events", "AMI events received", labels=["event"])
+    for event, count in sorted(listener.event_types.items()):
+        events.add_metric([event], count)
+    yield events
+    malformed = CounterMetricFamily(
+        "wallboard_ami_malformed", "malformed AMI events skipped", labels=["event"]
+    )
+    for event, count in sorted(listener.malformed_types.items()):
+        malformed.add_metric([event], count)
+    yield malformed
+    framing = CounterMetricFamily(
+        "wallboard_ami_framing_errors", "AMI messages dropped by the framer", labels=["reason"]
+    )
+    framing.add_metric(["oversized"], stats["oversized"])
+    framing.add_metric(["too_many_headers"], stats["too_many_headers"])
+    yield framing
+
+
+def _follower(follower: Any) -> Iterator[Metric]:
+    if follower is None:
+        return
+    behind, seconds = follower.lag()
+    lag = GaugeMetricFamily(
+        "wallboard_queue_log_lag_seconds", "how long the follower has been behind the file's end"
+    )
+    lag.add_metric([], seconds)
+    yield lag
+    lag_bytes = GaugeMetricFamily("wallboard_queue_log_lag_bytes", "bytes of queue_log not read")
+    lag_bytes.add_metric([], behind)
+    yield lag_bytes
+    summary = follower.summary
+    lines = CounterMetricFamily("wallboard_queue_log_lines", "queue_log lines read by the follower")
+    lines.add_metric([], summary.lines)
+    yield lines
+    rejected = CounterMetricFamily(
+        "wallboard_queue_log_rejected_lines", "queue_log lines rejected", labels=["reason"]
+    )
+    for reason, count in sorted(summary.rejected.items()):
+        rejected.add_metric([reason], count)
+    yield rejected
+    errors = CounterMetricFamily("wallboard_queue_log_errors", "follower errors (logged)")
+    errors.add_metric([], follower.errors)
+    yield errors
+
+
+def _hub(hub: Any) -> Iterator[Metric]:
+    if hub is None:
+        return
+    clients = GaugeMetricFamily(
+        "wallboard_ws_clients", "websocket clients connected, by view", labels=["view"]
+    )
+    for view, count in sorted(hub.clients_per_view().items()):
+        clients.add_metric([view], count)
+    yield clients
+    counters = hub.counters
+    for name, key, text in (
+        ("messages_sent", "messages_sent", "websocket messages sent to clients"),
+        ("bytes_sent", "bytes_sent", "websocket message bytes sent to clients"),
+        ("patches", "patches", "patches encoded (once per view)"),
+        ("slow_client_drops", "closed_slow", "clients closed for falling behind"),
+        ("overflows", "overflows", "client queues replaced by a snapshot"),
+        ("send_errors", "send_errors", "websocket sends that failed"),
+    ):
+        family = CounterMetricFamily(f"wallboard_ws_{name}", text)
+        family.add_metric([], counters.get(key, 0))
+        yield family
+
+
+def _store(store: Any) -> Iterator[Metric]:
+    if store is None:
+        return
+    seconds = CounterMetricFamily(
+        "wallboard_db_seconds", "time spent in the database", labels=["kind"]
+    )
+    statements = CounterMetricFamily(
+        "wallboard_db_statements", "queries (read) and transactions (write)", labels=["kind"]
+    )
+    for kind, (count, spent) in sorted(store.timings.items()):
+        seconds.add_metric([kind], spent)
+        statements.add_metric([kind], count)
+    yield seconds
+    yield statements
