@@ -315,3 +315,17 @@ def test_direct_tls_serves_https_with_secure_cookies(site) -> None:
                                  headers={"Origin": base})  # fmt: skip
             assert "secure" in response.headers["set-cookie"].lower()
         assert running.stop() == 0
+
+
+def test_one_ingesting_process_at_a_time(site) -> None:
+    log = site["dir"] / "queue_log"
+    log.write_text("1700000000|NONE|NONE|NONE|QUEUESTART|\n")
+    with serve(site, "--queue-log", str(log)) as running:
+        refused = run_installed(["import", str(log), "--config", str(site["config"])], site["dir"])
+        one_line_failure(refused, 1, "wallboard serve (pid", "is ingesting")
+        other = run_installed(["serve", "--config", str(site["config"]), "--queue-log", str(log),
+                               "--port", str(free_port())], site["dir"])  # fmt: skip
+        one_line_failure(other, 1, "wallboard serve (pid", "only one process may")
+        assert running.stop() == 0
+    imported = run_installed(["import", str(log), "--config", str(site["config"])], site["dir"])
+    assert imported.returncode == 0, imported.stderr  # the lease went with the server's stop

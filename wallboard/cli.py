@@ -196,24 +196,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from wallboard.history.ingest import Ingester, import_files
+    from wallboard.history.ingest import IngestBusy, Ingester, import_files, process_owner
     from wallboard.history.store import StoreError, open_store
 
     try:
         store = open_store(settings.db)
-    except StoreError as exc:
+        ingester = Ingester(store, settings.stale_call_timeout, owner=process_owner("wallboard import"))
+    except (StoreError, IngestBusy) as exc:
         print(f"wallboard: {exc}", file=sys.stderr)
         return 1
     progress = _ProgressBar() if sys.stderr.isatty() else None
     started = time.perf_counter()
     try:
-        summary = import_files(
-            store, args.files, progress=progress, ingester=Ingester(store, settings.stale_call_timeout)
-        )
-    except OSError as exc:
+        summary = import_files(store, args.files, progress=progress, ingester=ingester)
+    except (OSError, IngestBusy) as exc:
         print(f"\nwallboard: {exc}", file=sys.stderr)
         return 1
     finally:
+        ingester.release()
         if progress is not None:
             progress.done()
     if store.dialect == "sqlite" and summary.records:

@@ -190,6 +190,7 @@ def run_server(settings: Settings) -> int:
     """`wallboard serve`: the app on uvicorn until SIGTERM/SIGINT; 1 on a start-up failure."""
     from wallboard.app import create_app, metrics_app
     from wallboard.auth import UserStore
+    from wallboard.history.ingest import IngestBusy
     from wallboard.history.store import StoreError, open_store
 
     with stop_signals():
@@ -209,7 +210,10 @@ def run_server(settings: Settings) -> int:
                     f"  {users_add_advice(settings)}",
                     flush=True,
                 )
-            app = create_app(settings, store)
+            try:
+                app = create_app(settings, store)
+            except IngestBusy as exc:
+                raise StartupError(str(exc)) from exc
             extra = [(metrics_app(app), metrics_sock)] if metrics_sock is not None else []
 
             def listening() -> None:

@@ -14,6 +14,7 @@ import gc
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -39,6 +40,9 @@ _BAD_UTF8 = "\x00bad-utf8"
 FINGERPRINT_BYTES = 4096
 COMPACT_EVERY = 600.0  # seconds between merges of follow mode's small raw-event blocks
 COMPACT_AGE = 3600  # merge blocks whose events are this much older than the newest
+INGEST_LEASE = "queue_log"  # the lease an Ingester holds (one tracker state per database)
+LEASE_RENEW = 10.0  # seconds between renewals of the lease
+LEASE_STALE = 60.0  # a holder silent this long (a crashed process) loses it
 
 
 @dataclass
@@ -85,8 +89,23 @@ def fingerprint_of(head: bytes) -> str | None:
     return hashlib.sha1(head[: end + 1]).hexdigest()
 
 
+class IngestBusy(Exception):
+    """Another process ingests into this database; the message says which."""
+
+
+def process_owner(what: str = "") -> str:
+    """How this process names itself as an ingest lease holder."""
+    label = f"{what} " if what else ""
+    return f"{label}(pid {os.getpid()} on {socket.gethostname()})"
+
+
 class Ingester:
-    """Turns queue_log lines into store batches, keeping the call tracker across batches."""
+    """Turns queue_log lines into store batches, keeping the call tracker across batches.
+
+    The call tracker's state (open calls, sessions, call ids) lives in one process at a time:
+    an Ingester holds the store's ingest lease while it exists, renewing it as it works, and
+    refuses to start (IngestBusy) while another process holds it.
+    """
 
     def __init__(
         self,
@@ -94,16 +113,37 @@ class Ingester:
         stale_timeout: int = 4 * 3600,
         keep_changes: bool = False,
         fail_after_commit: Callable[[int], None] | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.stale_timeout = stale_timeout
         self.keep_changes = keep_changes
         self._fail_after_commit = fail_after_commit  # test hook: simulates a crash
+        self.owner = owner or process_owner()
+        self._renewed = 0.0
+        self.renew()
         calls, intervals, dids = store.load_open()
         self.tracker = CallTracker(
             calls, intervals, dids, keep_before=keep_changes, next_id=store.next_call_id()
         )
         self._stored_open = frozenset(c.id for c in calls)  # open calls that have a row already
+
+    def renew(self, force: bool = False) -> None:
+        """Keep the ingest lease (IngestBusy when another process took it meanwhile)."""
+        now = time.monotonic()
+        if not force and now - self._renewed < LEASE_RENEW:
+            return
+        holder = self.store.take_lease(INGEST_LEASE, self.owner, time.time(), LEASE_STALE)
+        if holder is not None:
+            raise IngestBusy(
+                f"{holder} is ingesting queue_log into this database; only one process may"
+                " (stop it first, or let it follow the file)"
+            )
+        self._renewed = now
+
+    def release(self) -> None:
+        """Give the ingest lease up (at a clean stop)."""
+        self.store.release_lease(INGEST_LEASE, self.owner)
 
     @_gc_paused
     def ingest_text(
@@ -122,6 +162,7 @@ class Ingester:
 
         `clean`: the caller checked the block has no control characters (`clean_lines`).
         """
+        self.renew()
         batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
         lines = text.split("\n")
         if lines and lines[-1] == "":
@@ -343,11 +384,13 @@ class QueueLogFollower:
                 pass
             self._task = None
         self._close()
+        await asyncio.to_thread(self.ingester.release)
 
     async def _run(self) -> None:
         next_compaction = time.monotonic() + COMPACT_EVERY
         while True:
             try:
+                await asyncio.to_thread(self.ingester.renew)
                 changes = await asyncio.to_thread(self.poll)
                 if changes and self.on_changes is not None:
                     self.on_changes(changes)
@@ -356,6 +399,10 @@ class QueueLogFollower:
                     await asyncio.to_thread(self.compact)
             except asyncio.CancelledError:
                 raise
+            except IngestBusy as busy:
+                self.errors += 1
+                log.error("queue_log follower paused: %s", busy)
+                await asyncio.sleep(LEASE_STALE / 2)
             except Exception:
                 self.errors += 1
                 log.exception("queue_log follower: error while reading %s", self.path)

@@ -101,6 +101,11 @@ MIGRATIONS: list[list[str]] = [
             created {int} NOT NULL, last_seen {int} NOT NULL)""",
         "CREATE INDEX sessions_user ON sessions (user_name)",
     ],
+    # Who may ingest into this database now (one writer of the call tracker's state).
+    [
+        """CREATE TABLE leases (
+            name TEXT PRIMARY KEY, owner TEXT NOT NULL, heartbeat {int} NOT NULL)""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -263,6 +268,23 @@ class Store:
             log.info("database migrated from schema version %d to %d", current, len(MIGRATIONS))
 
     # -- ingest -----------------------------------------------------------------------------
+
+    def take_lease(self, name: str, owner: str, now: float, stale: float) -> str | None:
+        """Take or renew the lease `name` for `owner`: None when it is ours now, else who holds
+        it (a holder silent for `stale` seconds loses it)."""
+        with self.transaction() as tx:
+            rows = tx.query("SELECT owner, heartbeat FROM leases WHERE name = ?", (name,))
+            if rows and rows[0][0] != owner and now - rows[0][1] < stale:
+                return str(rows[0][0])
+            tx.execute(
+                "INSERT INTO leases (name, owner, heartbeat) VALUES (?, ?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET owner = excluded.owner, heartbeat = excluded.heartbeat",
+                (name, owner, int(now)),
+            )
+        return None
+
+    def release_lease(self, name: str, owner: str) -> None:
+        self.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
     def load_open(self) -> tuple[list[QueueCall], list[Interval], dict[str, str]]:
         """Open calls, open sessions/pauses and recent DIDs: the tracker's state after a restart."""

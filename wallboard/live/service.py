@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
 from wallboard.history.calls import CallChange
-from wallboard.history.ingest import Ingester, QueueLogFollower
+from wallboard.history.ingest import Ingester, QueueLogFollower, process_owner
 from wallboard.history.store import Store
 from wallboard.live.ami import AmiListener
 from wallboard.live.hub import Hub
@@ -57,7 +57,8 @@ class LiveService:
             self.listener.tick_interval = None  # this service ticks, AMI or not
         self.follower: QueueLogFollower | None = None
         if settings.queue_log:
-            ingester = Ingester(store, settings.stale_call_timeout, keep_changes=True)
+            ingester = Ingester(store, settings.stale_call_timeout, keep_changes=True,
+                                owner=process_owner("wallboard serve"))  # fmt: skip
             self.follower = QueueLogFollower(
                 ingester, settings.queue_log, settings.follow_interval, self.apply_changes
             )
