@@ -258,6 +258,10 @@ class Demo:
                 writer.close()
                 break
             while self.sim.client_count == 0:  # its AMI listener logged in
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"the server exited with {self.proc.returncode}: {self.server_log()}"
+                    )
                 await asyncio.sleep(0.02)
 
     def server_log(self) -> str:

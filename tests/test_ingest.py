@@ -332,3 +332,31 @@ def test_the_follower_compacts_what_it_wrote(tmp_path, monkeypatch):
     follower = QueueLogFollower(Ingester(store), str(log))
     assert follower.compact() > 0
     assert store.query_one("SELECT COUNT(*) FROM queue_log_blocks")[0] < len(GOLDEN_LINES) // 2
+
+
+def test_one_ingester_per_database_and_a_dead_holder_loses_the_lease(tmp_path):
+    import time
+
+    from wallboard.history.ingest import INGEST_LEASE, IngestBusy
+
+    store = open_store(str(tmp_path / "w.db"))
+    mine = Ingester(store, owner="wallboard serve (here)")
+    assert store.take_lease(INGEST_LEASE, "wallboard serve (here)", time.time(), 60) is None
+    # Another live process of this host (pid 1 always exists) holds it: refused, by name.
+    store.execute("UPDATE leases SET owner = 'wallboard serve (pid 1)', pid = 1")
+    with pytest.raises(IngestBusy, match=r"wallboard serve \(pid 1\) is ingesting"):
+        Ingester(store, owner="wallboard import")
+    with pytest.raises(IngestBusy):
+        mine.renew(force=True)  # it was taken from us: stop writing
+    # A holder of this host that no longer exists (a SIGKILL) loses it at once.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    store.execute("UPDATE leases SET pid = ?", (int(dead),))
+    Ingester(store, owner="wallboard import").release()
+    # A holder on another host is believed until it has been silent for a minute.
+    store.take_lease(INGEST_LEASE, "x", time.time(), 60)
+    store.execute("UPDATE leases SET host = 'other-host', pid = 1, heartbeat = ?",
+                  (int(time.time()) - 30,))  # fmt: skip
+    assert store.take_lease(INGEST_LEASE, "y", time.time(), 60) is not None
+    store.execute("UPDATE leases SET heartbeat = ?", (int(time.time()) - 61,))
+    assert store.take_lease(INGEST_LEASE, "y", time.time(), 60) is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -104,7 +105,8 @@ MIGRATIONS: list[list[str]] = [
     # Who may ingest into this database now (one writer of the call tracker's state).
     [
         """CREATE TABLE leases (
-            name TEXT PRIMARY KEY, owner TEXT NOT NULL, heartbeat {int} NOT NULL)""",
+            name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,
+            pid {int} NOT NULL, heartbeat {int} NOT NULL)""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -270,21 +272,31 @@ class Store:
     # -- ingest -----------------------------------------------------------------------------
 
     def take_lease(self, name: str, owner: str, now: float, stale: float) -> str | None:
-        """Take or renew the lease `name` for `owner`: None when it is ours now, else who holds
-        it (a holder silent for `stale` seconds loses it)."""
+        """Take or renew the lease `name` for `owner` (this process): None when it is ours
+        now, else who holds it. A holder loses it when silent for `stale` seconds, or at once
+        when it was a process of this host that no longer exists (a crash, a SIGKILL)."""
+        host, pid = socket.gethostname(), os.getpid()
         with self.transaction() as tx:
-            rows = tx.query("SELECT owner, heartbeat FROM leases WHERE name = ?", (name,))
-            if rows and rows[0][0] != owner and now - rows[0][1] < stale:
-                return str(rows[0][0])
+            rows = tx.query("SELECT owner, host, pid, heartbeat FROM leases WHERE name = ?", (name,))
+            if rows:
+                holder, holder_host, holder_pid, heartbeat = rows[0]
+                ours = holder == owner and holder_host == host and holder_pid == pid
+                gone = holder_host == host and not _process_alive(holder_pid)
+                if not ours and not gone and now - heartbeat < stale:
+                    return str(holder)
             tx.execute(
-                "INSERT INTO leases (name, owner, heartbeat) VALUES (?, ?, ?) ON CONFLICT (name)"
-                " DO UPDATE SET owner = excluded.owner, heartbeat = excluded.heartbeat",
-                (name, owner, int(now)),
+                "INSERT INTO leases (name, owner, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, host = excluded.host,"
+                " pid = excluded.pid, heartbeat = excluded.heartbeat",
+                (name, owner, host, pid, int(now)),
             )
         return None
 
     def release_lease(self, name: str, owner: str) -> None:
-        self.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+        self.execute(
+            "DELETE FROM leases WHERE name = ? AND owner = ? AND host = ? AND pid = ?",
+            (name, owner, socket.gethostname(), os.getpid()),
+        )
 
     def load_open(self) -> tuple[list[QueueCall], list[Interval], dict[str, str]]:
         """Open calls, open sessions/pauses and recent DIDs: the tracker's state after a restart."""
@@ -602,6 +614,16 @@ def data_columns(data: str) -> list[str]:
     """data1..data5 as Asterisk's realtime table holds them: the 5th keeps the rest."""
     parts = data.split("|", 4) if data else []
     return parts + [""] * (5 - len(parts))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process: alive
+    return True
 
 
 def inspect_database(url: str) -> tuple[int | None, str]:
