@@ -27,6 +27,19 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def compose(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One merge patch doing what applying `first` and then `second` does (RFC 7396 patches
+    compose by merging: `second` wins on scalars and nulls, objects recurse)."""
+    result = dict(first)
+    for key, value in second.items():
+        before = result.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            result[key] = compose(before, value)
+        else:
+            result[key] = value
+    return result
+
+
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The smallest merge patch turning `old` into `new` (both null-free objects).
 

@@ -47,7 +47,7 @@ from wallboard.live.events import (
     QueueMember,
     QueueParams,
 )
-from wallboard.live.patch import copy_tree, diff
+from wallboard.live.patch import compose, copy_tree, diff
 
 # Device state (enum ast_device_state) -> text. app_queue treats UNKNOWN like NOT_INUSE.
 STATUS_TEXT = {
@@ -277,8 +277,8 @@ class CallCenterState:
                 del self._waits[name]
         queues_patch = diff(old_queues, new_queues)
         self._queues = new_queues
-        if queues_patch:
-            patch["queues"] = queues_patch
+        if queues_patch:  # after a midnight roll, the patch already zeroes today's counters
+            patch["queues"] = compose(patch.get("queues", {}), queues_patch)
         return patch
 
     def seed(self, calls: Iterable[Any], now: float) -> dict[str, Any]:
