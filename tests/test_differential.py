@@ -66,6 +66,7 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
 
             realtime = (await get("realtime"))["summary"]["queue"]
             span = {"start": DAY, "end": DAY}
+            by_queue = {r["Queue"]: r for r in (await get("reports/distribution_by_queue", **span))["rows"]}
             answered = {r["Queue"]: r for r in (await get("reports/answered_calls_by_queue", **span))["rows"]}
             unanswered = {r["Queue"]: r for r in (await get("reports/unanswered_calls_by_queue", **span))["rows"]}
             sl = {r["Queue"]: r for r in (await get("reports/service_level", **span))["rows"]}
@@ -89,5 +90,15 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
         assert int(row["Abandoned"]) == int(unanswered.get(queue, {}).get("Abandoned", "0")), queue
         assert int(row["Received"]) == got_answered + got_unanswered, queue
         assert row["Service Level"] == sl[queue]["SL answered %"], queue
+        # The first API version's names and distribution_by_queue tell the same day.
+        assert (row["answeredCals"], row["unansweredCalls"], row["abandonRate"]) == (
+            row["Answered"], row["Unanswered"], row["Abandon Rate"]), queue
+        day = by_queue[queue]
+        assert (row["Answered"], row["Unanswered"], row["Abandoned"], row["Avg Wait"],
+                row["Avg Duration"], row["Service Level"]) == (
+            day["Answered"], day["Unanswered"], day["Abandoned"], day["Avg Wait"],
+            day["Avg Call Time"], day["Service Level"]), queue
+        # The report's Received counts every call that entered, those still waiting too.
+        assert int(day["Received"]) == int(row["Received"]) + int(row["Waiting"]), queue
         total += got_answered + got_unanswered
     assert total > 100  # the run had real traffic

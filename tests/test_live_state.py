@@ -635,7 +635,8 @@ def test_realtime_view_shape_and_formulas() -> None:
         "2": {"calleridNum": "200", "calleridName": "Second", "waitTime": "15"},
     }
     assert view["waiting calls"]["support"] == {}
-    assert view["summary"]["queue"]["sales"] == {
+    summary = view["summary"]["queue"]["sales"]
+    assert {k: summary[k] for k in list(summary)[:16]} == {
         "Waiting": "2",
         "Agents": "4",
         "Available": "1",
@@ -653,8 +654,13 @@ def test_realtime_view_shape_and_formulas() -> None:
         "Max. wait time": "85",  # the first caller has waited longer than any call today
         "Service Level": "66.67",
     }
+    assert {k: summary[k] for k in list(summary)[16:]} == {  # added for the original's clients
+        "maxWaitTime": "85", "staffed": "3", "talking": "1", "auxiliary": "1",
+        "answeredCals": "3", "unansweredCalls": "2", "abandonRate": "20.00",
+        "averageWaitTime": "13", "averageCallTime": "00:00:46", "callsWaiting": "2",
+    }  # fmt: skip
     agents = view["agents"]["sales"]
-    assert agents["Bob"] == {
+    assert {k: agents["Bob"][k] for k in list(agents["Bob"])[:8]} == {
         "Status": "busy",
         "Duration": "10",
         "CallerID": "555",
@@ -664,7 +670,9 @@ def test_realtime_view_shape_and_formulas() -> None:
         "Paused": "0",
         "Reason": "",
     }
+    assert (agents["Bob"]["status"], agents["Bob"]["callerid"]) == ("busy", "555")
     assert agents["Cid"]["Paused"] == "1" and agents["Cid"]["Reason"] == "Lunch"
+    assert (agents["Cid"]["paused"], agents["Cid"]["auxType"]) == ("1", "Lunch")
     assert agents["Dan"]["Status"] == "unavailable"
     assert_clean(view)
 
@@ -703,3 +711,28 @@ def test_realtime_view_hides_agents_a_user_may_not_see() -> None:
     for queue, row in view["summary"]["queue"].items():
         visible = [m for m in snap["queues"][queue].get("members", {}).values() if m["name"] in keep]
         assert row["Agents"] == str(len(visible))
+
+
+def test_a_resync_at_midnight_zeroes_the_counters_in_its_patch() -> None:
+    """Found by the property test above: a QueueStatus reset that is the first thing after
+    local midnight rolled the counters over but its patch dropped that part."""
+    s = new_state("Europe/Paris")
+    evening = datetime(2026, 3, 28, 20, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    s.reset([QueueParams("q0", "ringall")], evening)
+    doc = s.snapshot()
+    call = queue_call("u0", "q0", int(evening), connect_time=int(evening) + 5, wait=5,
+                      outcome="CONNECT")  # fmt: skip
+    doc = merge_patch(doc, s.apply(CallChange(None, copy.copy(call)), evening))
+    assert doc["queues"]["q0"]["counters"]["received"] == 1
+    midnight = datetime(2026, 3, 29, 0, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    doc = merge_patch(doc, s.reset([QueueParams("q0", "rrmemory")], midnight))  # and a change
+    assert doc == s.snapshot()
+    assert doc["day"] == "2026-03-29" and doc["queues"]["q0"]["counters"]["received"] == 0
+
+
+def test_merge_patches_compose() -> None:
+    from wallboard.live.patch import compose
+
+    doc = {"a": {"x": 1, "y": 2}, "b": 3}
+    first, second = {"a": {"x": 5}, "b": None}, {"a": {"y": None, "z": 1}, "c": {"d": 1}}
+    assert merge_patch(merge_patch(doc, first), second) == merge_patch(doc, compose(first, second))

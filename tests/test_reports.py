@@ -245,15 +245,15 @@ def test_unanswered_calls_detail(client):
         {"datetime": "05-03-2024 09:20:40", "queue": "sales", "callerid": "5550003",
          "event": "ABANDON", "waitTime": "40", "position": "1", "origPosition": "1",
          "uniqueid": "c3", "callflow": "/stats/rest/index.php?entity=call/c3", "url": "",
-         "did": ""},
+         "did": "", "queueName": "sales", "agentName": ""},
         {"datetime": "05-03-2024 10:01:40", "queue": "support", "callerid": "5550004",
          "event": "EXITWITHTIMEOUT", "waitTime": "100", "position": "1", "origPosition": "1",
          "uniqueid": "c4", "callflow": "/stats/rest/index.php?entity=call/c4", "url": "",
-         "did": ""},
+         "did": "", "queueName": "support", "agentName": ""},
         {"datetime": "05-03-2024 14:30:05", "queue": "support", "callerid": "5550006",
          "event": "ABANDON", "waitTime": "5", "position": "1", "origPosition": "1",
          "uniqueid": "c6", "callflow": "/stats/rest/index.php?entity=call/c6", "url": "",
-         "did": ""},
+         "did": "", "queueName": "support", "agentName": ""},
     ]  # fmt: skip
 
 

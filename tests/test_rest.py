@@ -126,6 +126,9 @@ def test_sample_search(client):
         "queue": "2002", "waitTime": "10", "talkTime": "94", "combinedWaitTime": "10",
         "totalDuration": "104", "recordingFilename": "", "agent_name": "Travis Spencer",
         "queue_name": "2002", "callflow": f"/stats/rest/index.php?entity=call/{SAMPLE_UID}",
+        # Keys real client scripts read beside the documented ones (reports.md).
+        "clid": "4787574818", "did": "", "datetime": "2016-08-01 10:31:11",
+        "queuename": "2002", "queuereal": "2002",
     }  # fmt: skip
     assert body["rows"][1]["uniqueid"] == "1327499602.2681"
 
@@ -498,3 +501,21 @@ def test_wrong_method_on_the_api_is_a_json_error(tmp_path) -> None:
     assert response.json()["error"] == "method_not_allowed"
     assert response.json()["status"] == 405
     assert client.get("/stats/rest/nothing-here").json()["error"] == "not_found"
+
+
+def test_the_api_document_lists_every_key_as_the_code_describes_it():
+    """docs/rest-api.md's key tables are generated from wallboard/web/apifields.py, as the
+    OpenAPI schemas are: every key answered is described, aliases say what they repeat."""
+    from pathlib import Path
+
+    from wallboard.web import apifields
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "rest-api.md").read_text()
+    section = text.split("<!-- keys:begin -->\n", 1)[1].split("<!-- keys:end -->", 1)[0]
+    assert section == apifields.markdown(), "run: python -m wallboard.web.apifields"
+    aliases = [f for _, fields in apifields.objects() for f in fields if f.alias_of]
+    assert {f.name for f in aliases} >= {"clid", "queuename", "paused", "answeredCals", "talking"}
+    for _, fields in apifields.objects():
+        names = [f.name for f in fields]
+        assert len(names) == len(set(names))
+        assert all(f.alias_of in names for f in fields if f.alias_of)

@@ -370,7 +370,7 @@ def _answered_detail(results: list[list[tuple]], ctx: Context) -> list[dict[str,
 
 def _unanswered_detail(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
     rows = []
-    for when, queue, callerid, event, wait, position, origpos, callid, url, did in results[0]:
+    for when, queue, callerid, event, wait, position, origpos, callid, url, did, agent in results[0]:
         rows.append({
             "datetime": local_time(when, ctx.tz, "%d-%m-%Y %H:%M:%S"),
             "queue": queue,
@@ -383,6 +383,8 @@ def _unanswered_detail(results: list[list[tuple]], ctx: Context) -> list[dict[st
             "callflow": callflow(callid),
             "url": url,
             "did": did,
+            "queueName": ctx.queue_names.get(queue, queue),
+            "agentName": ctx.agent_names.get(agent or "", agent or ""),
         })  # fmt: skip
     return rows
 
@@ -539,6 +541,30 @@ def _distribution(period: str) -> Shape:
         return rows
 
     return shape
+
+
+def _distribution_by_queue(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
+    """One row per queue; shares of the column totals and averages as the other distributions
+    have them, the service level as `service_level`'s SL answered %."""
+    rows = [tuple(v or 0 for v in row[1:]) for row in results[0]]
+    answered_total = sum(r[1] for r in rows)
+    unanswered_total = sum(r[2] for r in rows)
+    shaped = []
+    for (queue, *_), row in zip(results[0], rows, strict=True):
+        received, answered, unanswered, abandoned, talk, talk_n, wait, wait_n, within = row
+        shaped.append({
+            "Queue": queue,
+            "Received": str(received),
+            "Answered": str(answered),
+            "% Answered": percent(answered, answered_total),
+            "Unanswered": str(unanswered),
+            "% Unanswered": percent(unanswered, unanswered_total),
+            "Abandoned": str(abandoned),
+            "Avg Wait": average(wait, wait_n),
+            "Avg Call Time": average(talk, talk_n),
+            "Service Level": percent(within, answered),
+        })  # fmt: skip
+    return shaped
 
 
 def _service_level(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
@@ -844,11 +870,13 @@ CATALOGUE: tuple[Report, ...] = (
             "callflow",
             "url",
             "did",
+            "queueName",
+            "agentName",
         ),  # fmt: skip
         (
             f"SELECT COUNT(*) {_CALLS} AND {UNANSWERED}",
             "SELECT COALESCE(end_time, enter_time), queue, callerid, outcome, wait, position,"
-            f" origpos, callid, url, did {_CALLS} AND {UNANSWERED} ORDER BY enter_time, id",
+            f" origpos, callid, url, did, agent {_CALLS} AND {UNANSWERED} ORDER BY enter_time, id",
         ),
         _unanswered_detail,
         paged=True,
@@ -874,6 +902,34 @@ CATALOGUE: tuple[Report, ...] = (
     _distribution_report("day"),
     _distribution_report("weekday"),
     _distribution_report("month"),
+    Report(
+        "distribution_by_queue",
+        (
+            "Queue",
+            "Received",
+            "Answered",
+            "% Answered",
+            "Unanswered",
+            "% Unanswered",
+            "Abandoned",
+            "Avg Wait",
+            "Avg Call Time",
+            "Service Level",
+        ),  # fmt: skip
+        (
+            "SELECT queue, COUNT(*),"
+            f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {UNANSWERED} THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN outcome = 'ABANDON' THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN talk ELSE 0 END),"
+            f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN wait ELSE 0 END),"
+            f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {ANSWERED} AND COALESCE(wait, 0) <= {{threshold}} THEN 1 ELSE 0 END)"
+            f" {_CALLS} GROUP BY queue ORDER BY queue",
+        ),
+        _distribution_by_queue,
+    ),
     Report(
         "service_level",
         (
@@ -1046,6 +1102,15 @@ SUMMARISED: Mapping[str, Summarised] = {
         )
         for period in PERIODS
     },
+    "distribution_by_queue": Summarised(
+        (
+            f"SELECT queue, {_sum('calls')}, {_sum('a_calls')}, {_sum('u_calls')},"
+            f" {_sum('u_abandon')}, {_sum('a_talk_sum')}, {_sum('a_talk_n')},"
+            f" {_sum('a_wait_sum')}, {_sum('a_wait_n')}, {_sum('{within}')}"
+            f" {_HOURS} GROUP BY queue ORDER BY queue",
+        ),
+        thresholds=True,
+    ),
     "service_level": Summarised(
         (
             f"SELECT queue, {{threshold}}, {_sum('a_calls')}, {_sum('{within}')},"
@@ -1379,7 +1444,7 @@ def search_calls(
     stays: dict[str, list[tuple]] = defaultdict(list)
     inside, in_params = _in("callid", callids)
     for row in store.query(
-        "SELECT callid, queue, enter_time, end_time, outcome, agent, wait, talk, callerid"
+        "SELECT callid, queue, enter_time, end_time, outcome, agent, wait, talk, callerid, did"
         f" FROM queue_calls WHERE {inside} AND {visible} ORDER BY enter_time, id",
         in_params + visible_params,
     ):
@@ -1440,12 +1505,15 @@ def search_row(
     agent = agents[-1] if agents else "NONE"
     ends = [s[3] for s in stays if s[3] is not None]
     date_end = max(ends) if ends and all(s[3] is not None for s in stays) else None
+    dids = [s[9] for s in stays if s[9]]
+    date_start = local_time(first[2], tz)
+    queue_name = queue_names.get(last[1], last[1])
     return {
         "firstEvent": "ENTERQUEUE",
         "overflow": str(len({s[1] for s in stays})),
         "uniqueid": callid,
         "callerid": first[8],
-        "dateStart": local_time(first[2], tz),
+        "dateStart": date_start,
         "dateEnd": local_time(date_end, tz),
         "event": last[4] if last[4] is not None else "ENTERQUEUE",
         "agent": agent,
@@ -1456,8 +1524,14 @@ def search_row(
         "totalDuration": str(max(0, (date_end if date_end is not None else now) - first[2])),
         "recordingFilename": "",
         "agent_name": agent_names.get(agent, agent),
-        "queue_name": queue_names.get(last[1], last[1]),
+        "queue_name": queue_name,
         "callflow": callflow(callid),
+        # Keys real client scripts read beside the documented ones (reports.md).
+        "clid": first[8],
+        "did": dids[0] if dids else "",
+        "datetime": date_start,
+        "queuename": queue_name,
+        "queuereal": last[1],
     }
 
 

@@ -8,6 +8,11 @@ reports compute today's figures the same way (invariant 2):
 - Avg Duration = average(talk_sum, completed)                     whole seconds (ended calls)
 - Service Level= percent(sl_within, answered)                     SL answered %, wait <= T
 - Max. wait time = max(longest wait of today's calls, longest wait of callers waiting now)
+
+Keys are added, never renamed: beside the capitalised keys of the original's documentation come
+the lower-case ones its own clients read (the PHP wallboard demo: `status` in the original's
+vocabulary, `paused`, `location`, `lastCall`, ...) and the first API version's summary names
+(`staffed`, `talking`, `answeredCals` as the original spells it, ...).
 """
 
 from __future__ import annotations
@@ -17,6 +22,26 @@ from typing import Any
 
 _LOGGED_OFF = frozenset(("unavailable", "invalid"))
 _BUSY = frozenset(("busy", "onhold"))
+# Device state (enum ast_device_state) -> the original's `status` words, for a member not on a
+# call from these queues: a device in use then is a call of its own ("dialout").
+ASTERNIC_STATUS = {
+    0: "not in use", 1: "not in use", 2: "dialout", 3: "dialout", 4: "invalid",
+    5: "unavailable", 6: "ringing", 7: "ringing", 8: "on hold",
+}  # fmt: skip
+ON_QUEUE_CALL = "busy"
+
+
+def asternic_status(device_status: int, on_queue_call: bool) -> str:
+    """A member's `status` as the original's clients style it."""
+    if on_queue_call:
+        return ON_QUEUE_CALL
+    return ASTERNIC_STATUS.get(device_status, "invalid")
+
+
+def clock_text(seconds: int) -> str:
+    """HH:MM:SS (hours past 99 keep counting)."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def percent(part: int, whole: int) -> str:
@@ -69,6 +94,9 @@ def _summary(queue: dict[str, Any], now: float) -> dict[str, str]:
     longest_now = max((_seconds(now, c.get("since", now)) for c in callers), default=0)
     received = counters.get("received", 0)
     answered = counters.get("answered", 0)
+    abandon_rate = percent(counters.get("abandoned", 0), received)
+    avg_wait = average(counters.get("wait_answered_sum", 0), answered)
+    avg_duration = average(counters.get("talk_sum", 0), counters.get("completed", 0))
     return {
         "Waiting": str(len(callers)),
         "Agents": str(len(members)),
@@ -81,22 +109,55 @@ def _summary(queue: dict[str, Any], now: float) -> dict[str, str]:
         "Answered": str(answered),
         "Unanswered": str(counters.get("unanswered", 0)),
         "Abandoned": str(counters.get("abandoned", 0)),
-        "Abandon Rate": percent(counters.get("abandoned", 0), received),
-        "Avg Wait": average(counters.get("wait_answered_sum", 0), answered),
-        "Avg Duration": average(counters.get("talk_sum", 0), counters.get("completed", 0)),
+        "Abandon Rate": abandon_rate,
+        "Avg Wait": avg_wait,
+        "Avg Duration": avg_duration,
         "Max. wait time": str(max(counters.get("max_wait", 0), longest_now)),
         "Service Level": percent(counters.get("sl_within", 0), answered),
+        "maxWaitTime": str(longest_now),
+        # The first API version's names.
+        "staffed": str(len(members) - logged_off),
+        "talking": str(busy),
+        "auxiliary": str(paused),
+        "answeredCals": str(answered),
+        "unansweredCalls": str(counters.get("unanswered", 0)),
+        "abandonRate": abandon_rate,
+        "averageWaitTime": avg_wait,
+        "averageCallTime": clock_text(int(avg_duration)),
+        "callsWaiting": str(len(callers)),
     }
 
 
-def _agents(queue: dict[str, Any], now: float) -> dict[str, dict[str, str]]:
-    """Members by name (interface when names collide). Status "busy" while in a queue call."""
+def queue_calls_of(queues: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each member (interface) on a call from one of these queues: (queue, member entry).
+    Asterisk flags `InCall` only in the queue of the call, so this looks across all queues."""
+    calls: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, queue in sorted(queues.items()):
+        for interface, member in queue.get("members", {}).items():
+            if member.get("in_call") and interface not in calls:
+                calls[interface] = (name, member)
+    return calls
+
+
+def _agents(
+    queue: dict[str, Any],
+    now: float,
+    calls: dict[str, tuple[str, dict[str, Any]]],
+    visible: set[str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Members by name (interface when names collide). `Status` is "busy" while in a call from
+    this queue; `status` (the original's vocabulary) is "busy" on a call from any of the
+    queues, whose name and caller are shown only when the viewer may see that queue."""
     rows: dict[str, dict[str, str]] = {}
     for interface, m in sorted(queue.get("members", {}).items()):
         name = m.get("name") or interface
         if name in rows:
             name = interface
         in_call = bool(m.get("in_call"))
+        call_queue, call = calls.get(interface, ("", None))
+        shown = call is not None and (visible is None or call_queue in visible)
+        paused = bool(m.get("paused"))
+        pause_since = (m.get("last_pause") or m.get("since", now)) if paused else now
         rows[name] = {
             "Status": "busy" if in_call else m.get("status_text", ""),
             "Duration": str(_seconds(now, m.get("since", now))),
@@ -104,8 +165,19 @@ def _agents(queue: dict[str, Any], now: float) -> dict[str, dict[str, str]]:
             "Penalty": str(m.get("penalty", 0)),
             "Last call": str(m.get("last_call", 0)),
             "Calls answered": str(m.get("calls_taken", 0)),
-            "Paused": "1" if m.get("paused") else "0",
+            "Paused": "1" if paused else "0",
             "Reason": m.get("pause_reason", ""),
+            # What the original's own clients read.
+            "status": asternic_status(int(m.get("status", 0)), call is not None),
+            "paused": "1" if paused else "0",
+            "location": interface,
+            "lastCall": str(m.get("last_call", 0)),
+            "callerid": call.get("callerid", "") if shown and call is not None else "",
+            "penalty": str(m.get("penalty", 0)),
+            "duration": str(_seconds(now, m.get("since", now))),
+            "auxType": m.get("pause_reason", "") if paused else "",
+            "auxSeconds": str(_seconds(now, pause_since)) if paused else "0",
+            "callFromQueue": call_queue if shown else "",
         }
     return rows
 
@@ -138,6 +210,7 @@ def realtime_view(
     With `allowed_agents`, only those members (by name) are shown and counted, as on the
     websocket; the queue's call figures stay whole."""
     queues = snapshot.get("queues", {})
+    calls = queue_calls_of(queues)
     names = _selected(queues, allowed_queues, queues_param)
     if allowed_agents is not None:
         queues = {
@@ -154,5 +227,5 @@ def realtime_view(
     return {
         "waiting calls": {name: _waiting(queues[name], now) for name in names},
         "summary": {"queue": {name: _summary(queues[name], now) for name in names}},
-        "agents": {name: _agents(queues[name], now) for name in names},
+        "agents": {name: _agents(queues[name], now, calls, allowed_queues) for name in names},
     }

@@ -10,6 +10,8 @@ from functools import cache
 from typing import Any
 
 from wallboard.history.reports import CATALOGUE
+from wallboard.web import apifields
+from wallboard.web.apifields import Field, names
 
 PATH = "/stats/rest/index.php"
 ERROR_STATUSES = {
@@ -36,15 +38,17 @@ def _strings(columns: tuple[str, ...] | list[str]) -> dict[str, Any]:
     }
 
 
-SEARCH_COLUMNS = (
-    "firstEvent", "overflow", "uniqueid", "callerid", "dateStart", "dateEnd", "event", "agent",
-    "queue", "waitTime", "talkTime", "combinedWaitTime", "totalDuration", "recordingFilename",
-    "agent_name", "queue_name", "callflow",
-)  # fmt: skip
-CALL_COLUMNS = (
-    "id", "uniqueid", "datetime", "queue", "agent", "event", "info1", "info2", "info3", "info4",
-    "info5", "agentName", "queueName",
-)  # fmt: skip
+def _described(fields: tuple[Field, ...]) -> dict[str, Any]:
+    """An object with these string fields, each described (aliases say what they repeat)."""
+    schema = _strings(names(fields))
+    schema["properties"] = {
+        f.name: {"type": "string", "description": f.description} for f in fields
+    }
+    return schema
+
+
+SEARCH_COLUMNS = names(apifields.SEARCH)
+CALL_COLUMNS = names(apifields.CALL)
 
 
 def _entity_pattern() -> str:
@@ -95,7 +99,10 @@ def _parameters() -> list[dict[str, Any]]:
 
 
 def _schemas() -> dict[str, Any]:
-    report_rows = {report.name: _strings(report.columns) for report in CATALOGUE}
+    report_rows = {
+        report.name: _described(apifields.report_fields(report.name, report.columns))
+        for report in CATALOGUE
+    }
     row_refs = [{"$ref": f"#/components/schemas/row_{name}"} for name in report_rows]
     schemas: dict[str, Any] = {f"row_{name}": schema for name, schema in report_rows.items()}
     schemas.update({
@@ -106,10 +113,12 @@ def _schemas() -> dict[str, Any]:
                 "error": {"type": "string", "pattern": "^[a-z_]+$"},
                 "message": {"type": "string"},
                 "status": {"type": "integer"},
+                "request_id": {"type": "string", "description": "500 only: the id the server"
+                               " logged the failure under (also the X-Request-ID header)"},
             },
             "additionalProperties": False,
         },
-        "SearchRow": _strings(SEARCH_COLUMNS),
+        "SearchRow": _described(apifields.SEARCH),
         "Paged": {
             "type": "object",
             "required": ["page", "total", "records", "rows"],
@@ -132,8 +141,8 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["data"],
             "properties": {"data": {"type": "array", "items": {"anyOf": [
-                _strings(["queue_id", "queue", "queue_name"]),
-                _strings(["agent_id", "agent", "agent_name"]),
+                _described(apifields.QUEUES),
+                _described(apifields.AGENTS),
             ]}}},
             "additionalProperties": False,
         },
@@ -142,7 +151,7 @@ def _schemas() -> dict[str, Any]:
             "required": ["totalpages", "currpage", "totalrecords", "data"],
             "properties": {
                 "totalpages": _NUMBER, "currpage": _NUMBER, "totalrecords": _NUMBER,
-                "data": {"type": "array", "items": _strings(CALL_COLUMNS)},
+                "data": {"type": "array", "items": _described(apifields.CALL)},
             },
             "additionalProperties": False,
         },
@@ -151,14 +160,14 @@ def _schemas() -> dict[str, Any]:
             "required": ["waiting calls", "summary", "agents"],
             "properties": {
                 "waiting calls": {"type": "object", "additionalProperties": {
-                    "type": "object", "additionalProperties": _strings(
-                        ["calleridNum", "calleridName", "waitTime"])}},
+                    "type": "object", "additionalProperties": _described(
+                        apifields.REALTIME_WAITING)}},
                 "summary": {"type": "object", "required": ["queue"], "properties": {
-                    "queue": {"type": "object", "additionalProperties": {
-                        "type": "object", "additionalProperties": {"type": "string"}}}}},
+                    "queue": {"type": "object", "additionalProperties": _described(
+                        apifields.REALTIME_SUMMARY)}}},
                 "agents": {"type": "object", "additionalProperties": {
-                    "type": "object", "additionalProperties": {
-                        "type": "object", "additionalProperties": {"type": "string"}}}},
+                    "type": "object", "additionalProperties": _described(
+                        apifields.REALTIME_AGENT)}},
             },
         },
     })  # fmt: skip

@@ -275,7 +275,7 @@ async def _answer(request: Request) -> Response:
         if not entity:
             raise _bad("missing_entity", "the entity parameter is required")
         kind, _, arg = entity.rstrip("/").partition("/")
-        now = time.time()
+        now = request.app.state.clock()
         if kind == "realtime":
             return JSONResponse(_realtime(request, arg, user, now))
         handler = ENTITIES.get(kind)
