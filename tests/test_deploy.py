@@ -23,7 +23,7 @@ import pytest_asyncio
 
 from tests.browser_support import Demo
 from tests.installed import ROOT, installed_venv
-from wallboard.config import load_settings, setting_names
+from wallboard.config import TABLES, load_settings, setting_names
 from wallboard.simulator.model import CallCenterModel, default_config
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -81,15 +81,19 @@ def test_the_unit_and_the_example_settings_agree() -> None:
     assert settings.queue_log == "/var/log/asterisk/queue_log"
 
 
-def test_the_example_settings_file_holds_every_setting() -> None:
+def test_the_example_settings_file_holds_every_setting(tmp_path: Path) -> None:
     text = (DEPLOY / "wallboard.toml").read_text()
     named = set(re.findall(r"^#? ?([a-z_]+) = ", text, re.M))
-    named |= set(re.findall(r"^#? ?\[wallboard\.([a-z_]+)\]", text, re.M))
+    named |= set(re.findall(r"^#? ?\[(?:wallboard\.)?([a-z_]+)\]", text, re.M)) - {"wallboard"}
     assert named == set(setting_names())
     uncommented = "\n".join(line.removeprefix("# ") for line in text.splitlines()
-                            if re.match(r"^# ?([a-z_]+ = |\[wallboard)", line) or not line.startswith("#"))  # fmt: skip
-    everything = tomllib.loads(uncommented)["wallboard"]  # the commented values are valid too
+                            if re.match(r'^# ?([a-z_]+ = |"|\[)', line) or not line.startswith("#"))  # fmt: skip
+    loaded = tomllib.loads(uncommented)  # the commented values are valid too
+    everything = loaded["wallboard"] | {table: loaded[table] for table in TABLES if table in loaded}
     assert set(everything) == set(setting_names())
+    path = tmp_path / "all.toml"
+    path.write_text(uncommented)
+    assert load_settings(path, environ={}).agents == {"PJSIP/2001": "Judy", "Agent/1001": "Ivan"}
     load_settings(DEPLOY / "wallboard.toml", environ={})
 
 

@@ -52,6 +52,10 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
             lambda: store.query_one("SELECT max(position) FROM ingest_files")[0] == size,
             "the follower to read the whole queue_log",
         )
+        await until(  # the names AMI gave for the members that came and went
+            lambda: not live.registry.canonical.keys().isdisjoint({"Local/agent9@agents"}),
+            "the registry to learn the dynamic members' names",
+        )
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://wallboard",
             auth=("boss", "pw-boss-123"),
@@ -64,7 +68,10 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
                 assert response.status_code == 200, response.text
                 return response.json()
 
-            realtime = (await get("realtime"))["summary"]["queue"]
+            live_view = await get("realtime")
+            realtime = live_view["summary"]["queue"]
+            persons = {a["agent"] for a in (await get("agents"))["data"]} - {"ALL"}
+            by_agent = {r["Agent"]: r for r in (await get("reports/answered_calls_by_agent", start=DAY, end=DAY))["rows"]}
             span = {"start": DAY, "end": DAY}
             by_queue = {r["Queue"]: r for r in (await get("reports/distribution_by_queue", **span))["rows"]}
             answered = {r["Queue"]: r for r in (await get("reports/answered_calls_by_queue", **span))["rows"]}
@@ -81,6 +88,11 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
         await live.stop()
         await sim.stop()
     assert set(realtime) == {"2000", "2001", "2002"}
+    # Per agent: the board and the reports name the same people (the registry, learned from
+    # AMI, folds the interfaces ADDMEMBER lines carry into the member names CONNECT lines do).
+    on_board = {name for queue in live_view["agents"].values() for name in queue}
+    assert by_agent and set(by_agent) <= persons and on_board <= persons
+    assert not any("/" in name for name in persons)  # no interface left
     total = 0
     for queue, row in realtime.items():
         got_answered = int(answered.get(queue, {}).get("Received", "0"))

@@ -330,11 +330,11 @@ def test_agent_sessions(client):
     #   → 360 / 30600 = 1.18 %. Bob: 28800, paused 900 + 600, talk 360 → 360 / 27300 = 1.32 %.
     assert rows(client, "agent_sessions") == [
         {"Agent": "Alice", "Logged In (s)": "32400", "Paused (s)": "1800", "Pauses": "1",
-         "Calls": "3", "Talk Time (s)": "360", "Occupancy %": "1.18"},
+         "Calls": "3", "Talk Time (s)": "360", "Occupancy %": "1.18", "Membership": "dynamic"},
         {"Agent": "Bob", "Logged In (s)": "28800", "Paused (s)": "1500", "Pauses": "2",
-         "Calls": "2", "Talk Time (s)": "360", "Occupancy %": "1.32"},
+         "Calls": "2", "Talk Time (s)": "360", "Occupancy %": "1.32", "Membership": "dynamic"},
         {"Agent": "Carol", "Logged In (s)": "3600", "Paused (s)": "0", "Pauses": "0",
-         "Calls": "0", "Talk Time (s)": "0", "Occupancy %": "0.00"},
+         "Calls": "0", "Talk Time (s)": "0", "Occupancy %": "0.00", "Membership": "dynamic"},
     ]  # fmt: skip
 
 
@@ -367,9 +367,9 @@ def test_time_of_day_window(client):
     # Sessions are clipped to the window: one hour each; Carol left at 09:00 so she is gone.
     assert rows(client, "agent_sessions", **window) == [
         {"Agent": "Alice", "Logged In (s)": "3600", "Paused (s)": "0", "Pauses": "0",
-         "Calls": "1", "Talk Time (s)": "120", "Occupancy %": "3.33"},
+         "Calls": "1", "Talk Time (s)": "120", "Occupancy %": "3.33", "Membership": "dynamic"},
         {"Agent": "Bob", "Logged In (s)": "3600", "Paused (s)": "0", "Pauses": "0",
-         "Calls": "1", "Talk Time (s)": "60", "Occupancy %": "1.67"},
+         "Calls": "1", "Talk Time (s)": "60", "Occupancy %": "1.67", "Membership": "dynamic"},
     ]  # fmt: skip
     # The alias secondstart works the same; a window over midnight wraps (14:00 → 09:05).
     alias = {"secondstart": 9 * 3600, "secondsend": 10 * 3600}

@@ -209,7 +209,7 @@ def test_queues_and_agents(client):
     assert [a["agent"] for a in agents] == [
         "ALL", "Alice", "Bob", "Carol", "Regina Spek", "Travis Spencer",
     ]  # fmt: skip
-    assert all(set(a) == {"agent_id", "agent", "agent_name"} for a in agents)
+    assert all(set(a) == {"agent_id", "agent", "agent_name", "aliases"} for a in agents)
     bob = next(a for a in agents if a["agent"] == "Bob")
     assert ok(client, entity=f"agents/{bob['agent_id']}") == {"data": [bob]}
     error(get(client, entity="queues/999"), 404, "queue_not_found")
@@ -283,9 +283,9 @@ def test_queue_restricted_user_reports(client):
     # Alice's support session 08:00-12:00 only; her pause and calls were in sales.
     assert rows("agent_sessions") == [
         {"Agent": "Alice", "Logged In (s)": "14400", "Paused (s)": "0", "Pauses": "0",
-         "Calls": "0", "Talk Time (s)": "0", "Occupancy %": "0.00"},
+         "Calls": "0", "Talk Time (s)": "0", "Occupancy %": "0.00", "Membership": "dynamic"},
         {"Agent": "Bob", "Logged In (s)": "0", "Paused (s)": "0", "Pauses": "0", "Calls": "1",
-         "Talk Time (s)": "300", "Occupancy %": "0.00"},
+         "Talk Time (s)": "300", "Occupancy %": "0.00", "Membership": "dynamic"},
     ]  # fmt: skip
     assert rows("answered_calls_by_queue", queue="ALL") == rows("answered_calls_by_queue")
     queues = ok(client, "admin", entity="queues")["data"]

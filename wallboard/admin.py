@@ -1,4 +1,5 @@
-"""`wallboard users ...` and `wallboard displays ...`: the command-line side of `auth`."""
+"""`wallboard users ...`, `displays ...` and `agents ...`: the command-line side of `auth` and of
+the agent registry."""
 
 from __future__ import annotations
 
@@ -122,6 +123,46 @@ def displays_command(settings: Settings, args: argparse.Namespace) -> int:
             return 2
     except AuthError as exc:
         return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def agents_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`wallboard agents list|alias`; returns the exit code."""
+    from wallboard.history import registry
+
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        return _fail(exc)
+    try:
+        if args.action == "alias":
+            name, other = args.name.strip(), args.interface.strip()
+            if not name or not other or name == other:
+                return _fail("give the agent's name and another name for it (two different names)")
+            known = store.registry()
+            if known.resolve(other) == known.resolve(name):
+                print(f"{other} already names agent {known.resolve(name)}")
+                return 0
+            if known.canonical.get(other) and known.canonical[other] != known.resolve(name):
+                print(f"(it named agent {known.canonical[other]} until now)")
+            registry.learn(store, [(other, name)], "admin")
+            agent = store.registry().resolve(other)
+            print(f"{other} is agent {agent} now; its history counts as {agent}'s")
+        else:
+            names = store.registry()
+            aliases = names.aliases()
+            agents = sorted(
+                name for (name,) in store.query("SELECT name FROM agents")
+                if names.resolve(name) == name
+            )  # fmt: skip
+            rows = [
+                (agent, names.shown(agent), names.membership_of(agent) or "?",
+                 ", ".join(aliases.get(agent, ())) or "-")
+                for agent in agents
+            ]  # fmt: skip
+            _print_table(("AGENT", "DISPLAY", "MEMBERSHIP", "ALIASES"), rows, "no agents yet")
     finally:
         store.close()
     return 0

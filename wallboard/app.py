@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from wallboard.config import Settings
+from wallboard.history import registry
 from wallboard.history.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
     from wallboard.web.proxy import ProxyMiddleware
 
     store = store or open_store(settings.db)
+    if settings.agents:  # the settings' [agents] names, before anything reads the registry
+        registry.learn(store, sorted(settings.agents.items()), "settings")
     live = LiveService(settings, store) if services else None
     routes: list[BaseRoute] = [
         Route("/stats/rest/index.php", rest.entry, methods=["GET", "HEAD"]),

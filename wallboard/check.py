@@ -13,6 +13,7 @@ import pwd
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings, setting_names, shown_value
@@ -209,25 +210,49 @@ def check_timezone(settings: Settings, now: float) -> list[Finding]:
 
 
 def check_users(settings: Settings) -> list[Finding]:
-    from wallboard.auth import UserStore
-    from wallboard.history.store import StoreError, inspect_database, open_store
+    """Users and agents, read without migrating anything."""
+    from wallboard.history import registry
+    from wallboard.history.store import ReadOnly, StoreError, inspect_database
     from wallboard.serving import users_add_advice
 
     try:
         current, _ = inspect_database(settings.db)
         if not current:
             return [fail("users", f"none yet; add one with: {users_add_advice(settings)}")]
-        store = open_store(settings.db)
-    except StoreError as exc:
+        db = ReadOnly(settings.db)
+    except (StoreError, Exception) as exc:  # noqa: BLE001 - reported, not raised
         return [fail("users", f"cannot be read: {exc}")]
     try:
-        users = UserStore(store).list()
+        users = db.query("SELECT admin FROM users")
+        found: list[Finding] = []
+        if not users:
+            found.append(fail("users", f"none yet; add one with: {users_add_advice(settings)}"))
+        else:
+            admins = sum(1 for (admin,) in users if admin)
+            found.append(ok("users", f"{len(users)} user{'s' if len(users) != 1 else ''}"
+                                     f" ({admins} admin)"))  # fmt: skip
+        found += _agents_finding(db, current, registry, settings)
+        return found
     finally:
-        store.close()
-    if not users:
-        return [fail("users", f"none yet; add one with: {users_add_advice(settings)}")]
-    admins = sum(1 for u in users if u.admin)
-    return [ok("users", f"{len(users)} user{'s' if len(users) != 1 else ''} ({admins} admin)")]
+        db.close()
+
+
+def _agents_finding(db: Any, schema: int, registry: Any, settings: Settings) -> list[Finding]:
+    """The agents known and the other names they are logged under (history/registry.py)."""
+    try:
+        names = registry.load(db)
+        agents = [n for (n,) in db.query("SELECT name FROM agents") if names.resolve(n) == n]
+    except Exception:  # noqa: BLE001 - a database older than the registry
+        return [ok("agents", "the registry of agent names is created by the next start")]
+    aliases = names.aliases()
+    for alias, agent in settings.agents.items():  # the settings' map, applied on start
+        if names.resolve(alias) != agent:
+            aliases.setdefault(agent, []).append(f"{alias} (from the settings)")
+    if not agents and not aliases:
+        return [ok("agents", "none met yet")]
+    shown = "; ".join(f"{agent} = {', '.join(names_)}" for agent, names_ in sorted(aliases.items()))
+    text = f"{len(agents)} agents" + (f"; aliases: {shown}" if shown else "; no aliases")
+    return [ok("agents", text[:600] + (" ..." if len(text) > 600 else ""))]
 
 
 # ------------------------------------------------------------------------------------ report

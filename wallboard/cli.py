@@ -1,4 +1,4 @@
-"""The `wallboard` command line: serve, demo, check, import, users, displays.
+"""The `wallboard` command line: serve, demo, check, import, users, displays, agents.
 
 Every command takes `--config FILE` and the setting flags that concern it, so an install
 configured by a TOML file is managed with that same file.
@@ -139,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
                  "wallboard users remove alice", into=usub)  # fmt: skip
     rm.add_argument("name")
 
+    agents = sub.add_parser("agents", help="the agents and the names Asterisk logs them under",
+                            parents=[store])  # fmt: skip
+    asub = agents.add_subparsers(dest="action", metavar="ACTION", required=True)
+    command("list", "list agents with their aliases and membership", [store],
+            "wallboard agents list", into=asub)  # fmt: skip
+    alias = command(
+        "alias", "record that INTERFACE (or another name) is the agent NAME", [store],
+        "wallboard agents alias Judy PJSIP/2001",
+        into=asub,
+    )
+    alias.add_argument("name", help="the agent's name, as reports show it")
+    alias.add_argument("interface", help="the other name: an interface, Agent/NNN, ...")
+
     displays = sub.add_parser("displays", help="manage display links for TV wallboards",
                               parents=[web])  # fmt: skip
     dsub = displays.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -188,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import": _import,
         "users": _users,
         "displays": _displays,
+        "agents": _agents,
     }[args.command]
     try:
         return handler(settings, args)
@@ -274,6 +288,12 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
     from wallboard.admin import users_command
 
     return users_command(settings, args)
+
+
+def _agents(settings: Settings, args: argparse.Namespace) -> int:
+    from wallboard.admin import agents_command
+
+    return agents_command(settings, args)
 
 
 def _displays(settings: Settings, args: argparse.Namespace) -> int:

@@ -25,6 +25,8 @@ class SettingsError(ValueError):
 SOURCES = ("default", "file", "environment", "flag")
 # Settings never printed in full.
 SECRETS = frozenset({"ami_secret"})
+# Settings that are tables of their own at the top of the file, beside [wallboard].
+TABLES = ("agents",)
 # Fields of Settings that describe the settings rather than being settings.
 _META = frozenset({"sources", "config_file"})
 
@@ -104,6 +106,9 @@ class Settings:
     # Login sessions end after this long without a request, and this long after the login.
     session_idle: int = 24 * 3600
     session_max_age: int = 7 * 24 * 3600
+    # Agent names for interfaces: {"PJSIP/2001": "Judy"} (the `[agents]` table of the file, beside
+    # `[wallboard]`); for interfaces whose member name Asterisk does not log (history/registry.py).
+    agents: Mapping[str, str] = field(default_factory=dict)
     # Where each value came from: setting name -> "file" | "environment" | "flag" (else default).
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # The TOML file the settings were read from, if any.
@@ -147,10 +152,11 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
                 return False
             raise ValueError(value)
         if "Mapping" in text_kind:
+            kind = str if "Mapping[str, str]" in text_kind else int
             if isinstance(value, Mapping):
-                return {str(k): int(v) for k, v in value.items()}
+                return {str(k): kind(v) for k, v in value.items()}
             pairs = [p for p in str(value).split(",") if p.strip()]
-            return {k.strip(): int(v) for k, v in (p.split("=", 1) for p in pairs)}
+            return {k.strip(): kind(v.strip()) for k, v in (p.split("=", 1) for p in pairs)}
         if "tuple" in text_kind:
             if isinstance(value, (list, tuple)):
                 return tuple(str(v) for v in value)
@@ -191,6 +197,15 @@ def load_settings(
                 raise SettingsError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, known[key], value)
             sources[key] = "file"
+        for table in TABLES:  # top-level tables beside [wallboard]
+            if table in data:
+                if table in section:
+                    raise SettingsError(f"{table!r} is given twice in {path}")
+                values[table] = _coerce(table, known[table], data[table])
+                sources[table] = "file"
+        unknown = set(data) - {"wallboard", *TABLES}
+        if unknown:
+            raise SettingsError(f"unknown section(s) {', '.join(sorted(unknown))} in {path}")
     env = os.environ if environ is None else environ
     for key, kind in known.items():
         var = "WALLBOARD_" + key.upper()

@@ -6,12 +6,16 @@ It can be added up day by day: `agent_cover_days` holds, per (UTC day, agent), t
 seconds inside that day. The ingest recomputes the (day, agent) rows that a written interval
 touches from every stored interval of that agent that day; a day with an interval still open
 has no row (its time depends on "now"), and the report reads such days raw.
+
+Rows are keyed by the agent (the person, history/registry.py): an agent's intervals logged
+under several names (interface and member name) form one union. `resolve` maps a logged name
+to its agent.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from wallboard.history.calls import Interval
 
@@ -40,6 +44,11 @@ INTERVALS_BETWEEN = (
 )
 
 Span = tuple[int, int]
+Resolve = Callable[[str], str]
+
+
+def _same(name: str) -> str:
+    return name
 
 
 def union(intervals: Iterable[Span], low: int, high: int, in_order: bool = False) -> list[Span]:
@@ -87,24 +96,26 @@ def cover(sessions: Iterable[Span], pauses: list[Span], low: int, high: int) -> 
     return length(logged), length(paused), length(intersect(logged, paused)), starts
 
 
-def touched_days(intervals: Iterable[Interval]) -> dict[str, set[int]]:
+def touched_days(intervals: Iterable[Interval], resolve: Resolve = _same) -> dict[str, set[int]]:
     """Per agent, the UTC days whose row written intervals change (an open one: its first)."""
     days: dict[str, set[int]] = defaultdict(set)
     for interval in intervals:
         first = interval.start // DAY
         last = first if interval.end is None else max(first, (interval.end - 1) // DAY)
-        days[interval.agent].update(range(first, last + 1))
+        days[resolve(interval.agent)].update(range(first, last + 1))
     return days
 
 
 def day_rows(
-    touched: dict[str, set[int]], rows: Iterable[tuple]
+    touched: dict[str, set[int]], rows: Iterable[tuple], resolve: Resolve = _same
 ) -> tuple[list[tuple], list[tuple]]:
     """(upserts, deletes) of agent_cover_days for the touched (agent, day)s, from every stored
-    (agent, kind, start, end) interval overlapping them; a day with an open interval is deleted."""
+    (name, kind, start, end) interval overlapping them; a day with an open interval is deleted."""
     buckets: dict[tuple[int, str], list[tuple]] = defaultdict(list)
     for row in rows:
-        agent, _, start, end = row
+        name, kind, start, end = row
+        agent = resolve(name)
+        row = (agent, kind, start, end)
         days = touched.get(agent)
         if days is None:
             continue
@@ -135,12 +146,12 @@ def day_rows(
     return upserts, deletes
 
 
-def backfill_rows(rows: Iterable[tuple]) -> list[tuple]:
-    """Every agent_cover_days row of the stored (agent, kind, start, end) intervals."""
+def backfill_rows(rows: Iterable[tuple], resolve: Resolve = _same) -> list[tuple]:
+    """Every agent_cover_days row of the stored (name, kind, start, end) intervals."""
     rows = list(rows)
     touched: dict[str, set[int]] = defaultdict(set)
-    for agent, _, start, end in rows:
+    for name, _, start, end in rows:
         first = start // DAY
         last = first if end is None else max(first, (end - 1) // DAY)
-        touched[agent].update(range(first, last + 1))
-    return day_rows(touched, rows)[0]
+        touched[resolve(name)].update(range(first, last + 1))
+    return day_rows(touched, rows, resolve)[0]

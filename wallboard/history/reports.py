@@ -14,12 +14,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from operator import itemgetter
 from typing import Any, Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
 from wallboard.history import coverage
+from wallboard.history.registry import Registry
 from wallboard.history.store import Store, data_columns
 from wallboard.history.summary import (
     AGENT_KEY,
@@ -143,6 +145,18 @@ class Context:
     now: int
     queue_names: Mapping[str, str] = field(default_factory=dict)  # name -> display name
     agent_names: Mapping[str, str] = field(default_factory=dict)
+    registry: Registry = field(default_factory=Registry)  # logged names -> agents
+
+    def agent(self, name: str | None) -> str:
+        """The agent (person) a logged name stands for; "" for none."""
+        return self.registry.resolve(name) if name else ""
+
+    def agent_name(self, name: str | None) -> str:
+        """The display name of the agent a logged name stands for."""
+        if not name:
+            return ""
+        agent = self.registry.resolve(name)
+        return self.agent_names.get(agent) or self.registry.shown(name)
 
 
 Shape = Callable[[list[list[tuple]], Context], list[dict[str, str]]]
@@ -351,13 +365,13 @@ def _answered_detail(results: list[list[tuple]], ctx: Context) -> list[dict[str,
         rows.append({
             "datetime": local_time(connect, ctx.tz, "%d-%m-%Y %H:%M:%S"),
             "queue": queue,
-            "agent": agent or "",
+            "agent": ctx.agent(agent),
             "callerid": callerid,
             "event": event or "",
             "waitTime": num(wait),
             "ringTime": num(ring),
             "callTime": num(talk),
-            "agentName": ctx.agent_names.get(agent or "", agent or ""),
+            "agentName": ctx.agent_name(agent),
             "queueName": ctx.queue_names.get(queue, queue),
             "recording": "",
             "uniqueid": callid,
@@ -384,7 +398,7 @@ def _unanswered_detail(results: list[list[tuple]], ctx: Context) -> list[dict[st
             "url": url,
             "did": did,
             "queueName": ctx.queue_names.get(queue, queue),
-            "agentName": ctx.agent_names.get(agent or "", agent or ""),
+            "agentName": ctx.agent_name(agent),
         })  # fmt: skip
     return rows
 
@@ -402,8 +416,20 @@ def _count_share(label: str, count_label: str, pct_label: str) -> Shape:
     return shape
 
 
+def fold(rows: Iterable[tuple], keys: int, ctx: Context) -> list[tuple]:
+    """Rows keyed by (agent, ...) in their first `keys` columns, with each logged name resolved
+    to its agent and the rows of one agent summed (the sums are additive), sorted by key."""
+    folded: dict[tuple, list[int]] = {}
+    for row in rows:
+        key = (ctx.agent(row[0]), *row[1:keys])
+        acc = folded.setdefault(key, [0] * (len(row) - keys))
+        for n, value in enumerate(row[keys:]):
+            acc[n] += value or 0
+    return [(*key, *values) for key, values in sorted(folded.items())]
+
+
 def _by_agent(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
-    rows = results[0]
+    rows = fold(results[0], 1, ctx)
     calls_total = sum(r[1] for r in rows)
     talk_total = sum(r[2] or 0 for r in rows)
     return [
@@ -584,14 +610,17 @@ def _service_level(results: list[list[tuple]], ctx: Context) -> list[dict[str, s
 
 
 def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
-    sessions, pauses, calls = results  # (agent, start, end) rows in start order
+    sessions, pauses, calls = results  # (name, start, end) rows in start order
     scope, now = ctx.scope, ctx.now
     logged: dict[str, list[tuple]] = defaultdict(list)
     paused: dict[str, list[tuple]] = defaultdict(list)
     for rows, by_agent in ((sessions, logged), (pauses, paused)):
         for row in rows:
-            by_agent[row[0]].append(row)
-    talk = {agent: (count, total or 0) for agent, count, total in calls}
+            by_agent[ctx.agent(row[0])].append(row)
+    for by_agent in (logged, paused):
+        for agent_rows in by_agent.values():
+            agent_rows.sort(key=_START)  # an agent's names merged: back in start order
+    talk = {agent: (count, total) for agent, count, total in fold(calls, 1, ctx)}
     out = []
     for agent in sorted(set(logged) | set(paused) | set(talk)):
         logged_in = _union(logged.get(agent, ()), now, scope)
@@ -604,21 +633,28 @@ def _agent_sessions(results: list[list[tuple]], ctx: Context) -> list[dict[str, 
         count, talk_s = talk.get(agent, (0, 0))
         if not (logged_s or paused_s or pause_count or count):
             continue  # only met outside the time-of-day window
-        out.append(_session_row(agent, logged_s, paused_s, paused_in, pause_count, count, talk_s))
+        static = not logged_s and ctx.registry.membership_of(agent) != "dynamic"
+        out.append(_session_row(agent, logged_s, paused_s, paused_in, pause_count, count, talk_s,
+                                static))  # fmt: skip
     return out
 
 
 def _session_row(
-    agent: str, logged: int, paused: int, paused_in: int, pauses: int, calls: int, talk: int
+    agent: str, logged: int, paused: int, paused_in: int, pauses: int, calls: int, talk: int,
+    static: bool = False,
 ) -> dict[str, str]:
+    """One agent_sessions row. A static member (queues.conf) logs no sessions, so its logged-in
+    time and occupancy are not measured: they are left empty, and `Membership` says why."""
+    occupancy = percent(talk, logged - paused_in) if logged > paused_in else "0.00"
     return {
         "Agent": agent,
-        "Logged In (s)": str(logged),
+        "Logged In (s)": "" if static else str(logged),
         "Paused (s)": str(paused),
         "Pauses": str(pauses),
         "Calls": str(calls),
         "Talk Time (s)": str(talk),
-        "Occupancy %": percent(talk, logged - paused_in) if logged > paused_in else "0.00",
+        "Occupancy %": "" if static else occupancy,
+        "Membership": "static" if static else "dynamic",
     }
 
 
@@ -633,18 +669,24 @@ def _agent_sessions_by_day(
     if days is None or scope.queues is not None:
         return None
     first, last = days
+    # agent_intervals holds logged names (scope.agents, expanded); agent_cover_days agents.
     agents, agent_params = ("1 = 1", []) if scope.agents is None else _in("agent", scope.agents)
-    open_since = dict(store.query(
+    persons = None if scope.agents is None else sorted({ctx.agent(a) for a in scope.agents})
+    covered, covered_params = ("1 = 1", []) if persons is None else _in("c.agent", persons)
+    open_since: dict[str, int] = {}
+    for name, start in store.query(
         "SELECT agent, MIN(start_time) FROM agent_intervals WHERE end_time IS NULL"
         f" AND start_time < ? AND {agents} GROUP BY agent", [scope.end, *agent_params],
-    ))  # fmt: skip
+    ):  # fmt: skip
+        agent = ctx.agent(name)
+        open_since[agent] = min(start, open_since.get(agent, start))
     cuts = {agent: min(last, max(first, start // DAY)) for agent, start in open_since.items()}
     sums = (
         f"SELECT c.agent, {_sum('logged')}, {_sum('paused')}, {_sum('paused_in')},"
         f" {_sum('pauses')} FROM agent_cover_days c"
     )
     params: list[Any] = []
-    where = f"c.day >= ? AND c.day < ? AND {agents.replace('agent IN', 'c.agent IN')}"
+    where = f"c.day >= ? AND c.day < ? AND {covered}"
     if cuts:
         values = ", ".join("(?, ?)" for _ in cuts)
         sums = f"WITH o(agent, cut) AS (VALUES {values}) {sums} LEFT JOIN o ON o.agent = c.agent"
@@ -653,7 +695,7 @@ def _agent_sessions_by_day(
     totals = {
         agent: list(figures)
         for agent, *figures in store.query(
-            f"{sums} WHERE {where} GROUP BY c.agent", [*params, first, last, *agent_params]
+            f"{sums} WHERE {where} GROUP BY c.agent", [*params, first, last, *covered_params]
         )
     }
     # The raw spans: the hours before and after the whole days, and each open agent's tail.
@@ -669,7 +711,7 @@ def _agent_sessions_by_day(
             )
     by_agent: dict[str, list[tuple]] = defaultdict(list)
     for row in rows:
-        by_agent[row[0]].append(row)
+        by_agent[ctx.agent(row[0])].append(row)
     now = ctx.now
     for agent, mine in by_agent.items():
         mine = list(dict.fromkeys(mine))  # the two reads can overlap
@@ -683,15 +725,20 @@ def _agent_sessions_by_day(
             if low < high:
                 for index, value in enumerate(coverage.cover(sessions, pauses, low, high)):
                     total[index] += value
-    talk = {agent: (count, total or 0) for agent, count, total in query(_SESSION_CALLS)}
+    talk = {agent: (count, total) for agent, count, total in fold(query(_SESSION_CALLS), 1, ctx)}
     out = []
     for agent in sorted(set(totals) | set(talk)):
         logged_s, paused_s, paused_in, pause_count = totals.get(agent, (0, 0, 0, 0))
         count, talk_s = talk.get(agent, (0, 0))
         if not (logged_s or paused_s or pause_count or count):
             continue
-        out.append(_session_row(agent, logged_s, paused_s, paused_in, pause_count, count, talk_s))
+        static = not logged_s and ctx.registry.membership_of(agent) != "dynamic"
+        out.append(_session_row(agent, logged_s, paused_s, paused_in, pause_count, count, talk_s,
+                                static))  # fmt: skip
     return out
+
+
+_START = itemgetter(1)
 
 
 def _union(rows: Iterable[tuple], now: int, scope: Scope) -> list[tuple[int, int]]:
@@ -712,7 +759,7 @@ def _count_starts(rows: Iterable[tuple], scope: Scope) -> int:
 def _agent_pauses(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
     return [
         {
-            "Agent": agent,
+            "Agent": ctx.agent(agent),
             "Queue": queue,
             "Start": local_time(start, ctx.tz),
             "End": local_time(end, ctx.tz),
@@ -726,7 +773,7 @@ def _agent_pauses(results: list[list[tuple]], ctx: Context) -> list[dict[str, st
 def _transfers(results: list[list[tuple]], ctx: Context) -> list[dict[str, str]]:
     return [
         {"Agent": agent or "", "To": target, "Count": str(count)}
-        for agent, target, count in results[0]
+        for agent, target, count in fold(results[0], 2, ctx)
     ]
 
 
@@ -961,6 +1008,7 @@ CATALOGUE: tuple[Report, ...] = (
             "Calls",
             "Talk Time (s)",
             "Occupancy %",
+            "Membership",
         ),  # fmt: skip
         (
             "SELECT agent, start_time, end_time FROM agent_intervals"
@@ -1287,14 +1335,29 @@ def resolve_names(
     return tuple(dict.fromkeys(names))
 
 
-def resolve_scope(store: Store, tz: tzinfo, params: ReportParams, user: Viewer) -> Scope:
-    """The scope of a request for a user: explicit queues/agents checked, restrictions applied."""
+def agent_visibility(user: Viewer, names: Registry) -> Callable[[str | None], bool]:
+    """Whether a user may see what a logged name did: restricted to an agent, every name the
+    agent is logged under (its interface too) is theirs."""
+    if not user.agents:
+        return lambda name: True
+    allowed = {names.resolve(agent) for agent in user.agents}
+    return lambda name: name is not None and names.resolve(name) in allowed
+
+
+def resolve_scope(
+    store: Store, tz: tzinfo, params: ReportParams, user: Viewer, names: Registry | None = None
+) -> Scope:
+    """The scope of a request for a user: explicit queues/agents checked, restrictions applied;
+    agents (given by name, alias or id) become every name they are logged under."""
+    names = names or store.registry()
     queues = resolve_names(store, "queues", params.queues, user.sees_queue, "queue")
-    agents = resolve_names(store, "agents", params.agents, user.sees_agent, "agent")
+    agents = resolve_names(store, "agents", params.agents, agent_visibility(user, names), "agent")
     if queues is None and user.queues:
         queues = tuple(sorted(user.queues))
-    if agents is None and user.agents:
-        agents = tuple(sorted(user.agents))
+    if agents is not None:
+        agents = names.expand(agents)
+    elif user.agents:
+        agents = names.expand(user.agents)
     return make_scope(params, tz, queues, agents)
 
 
@@ -1347,14 +1410,15 @@ def run_report(
     if report is None:
         raise ReportError(404, "unknown_report", f"no report named {name[:80]!r}")
     tz = ZoneInfo(settings.timezone)
-    scope = resolve_scope(store, tz, params, user)
+    names = store.registry()
+    scope = resolve_scope(store, tz, params, user, names)
     slots = slots_for(scope, settings.service_levels, settings.service_level)
     queries, adapt = report.queries, None
     plan = summarised_for(name, scope, settings.service_levels, settings.service_level)
     if summaries and plan is not None:
         queries = tuple(s or raw for s, raw in zip(plan.queries, queries, strict=True))
         adapt = plan.adapt
-    ctx = Context(tz, scope, params.now)
+    ctx = Context(tz, scope, params.now, registry=names)
     offset = (params.page - 1) * params.rows
     if report.paged:
         count_sql, rows_sql = (render(q, narrowed(q, slots, scope)) for q in queries)
@@ -1365,7 +1429,7 @@ def run_report(
                 rows_sql[0] + " LIMIT ? OFFSET ?", rows_sql[1] + [params.rows, offset]
             )
             ctx = Context(tz, scope, params.now, display_names(store, "queues"),
-                          display_names(store, "agents"))  # fmt: skip
+                          display_names(store, "agents"), names)  # fmt: skip
         return Page(records, report.shape([rows], ctx))
     if summaries and plan is not None and plan.run is not None:
         shaped_rows = plan.run(
@@ -1383,11 +1447,12 @@ def run_report(
 # -- other entities: search, call, queues, agents ---------------------------------------------------
 
 
-def _visible_sql(user: Viewer) -> tuple[str, list[Any]]:
+def _visible_sql(user: Viewer, names: Registry) -> tuple[str, list[Any]]:
     parts, params = ["1 = 1"], []
-    for column, values in (("queue", user.queues), ("agent", user.agents)):
+    agents = names.expand(user.agents) if user.agents else ()
+    for column, values in (("queue", tuple(sorted(user.queues))), ("agent", agents)):
         if values:
-            sql, more = _in(column, sorted(values))
+            sql, more = _in(column, values)
             parts.append(sql)
             params += more
     return " AND ".join(parts), params
@@ -1431,7 +1496,8 @@ def search_calls(
 ) -> Page:
     """One row per call (callid) with a matching queue call, built from the stays the user sees."""
     tz = ZoneInfo(settings.timezone)
-    scope = resolve_scope(store, tz, params, user)
+    names = store.registry()
+    scope = resolve_scope(store, tz, params, user, names)
     match, match_params = search_sql(scope, search)
     records = store.query_one(
         f"SELECT COUNT(DISTINCT callid) FROM queue_calls WHERE {match}", match_params
@@ -1440,7 +1506,7 @@ def search_calls(
     if offset >= records:
         return Page(records, [])
     callids = _first_callids(store, match, match_params, offset, params.rows)
-    visible, visible_params = _visible_sql(user)
+    visible, visible_params = _visible_sql(user, names)
     stays: dict[str, list[tuple]] = defaultdict(list)
     inside, in_params = _in("callid", callids)
     for row in store.query(
@@ -1449,9 +1515,10 @@ def search_calls(
         in_params + visible_params,
     ):
         stays[row[0]].append(row)
-    queue_names, agent_names = display_names(store, "queues"), display_names(store, "agents")
+    queue_names = display_names(store, "queues")
+    ctx = Context(tz, scope, params.now, queue_names, display_names(store, "agents"), names)
     rows = [
-        search_row(stays[callid], tz, params.now, queue_names, agent_names)
+        search_row(stays[callid], tz, params.now, queue_names, ctx)
         for callid in callids
         if stays.get(callid)
     ]
@@ -1496,13 +1563,13 @@ def search_row(
     tz: tzinfo,
     now: int,
     queue_names: Mapping[str, str],
-    agent_names: Mapping[str, str],
+    ctx: Context,
 ) -> dict[str, str]:
     """A search row from the stays (queue calls, in time order) of one callid."""
     first, last = stays[0], stays[-1]
     callid = first[0]
     agents = [s[5] for s in stays if s[5]]
-    agent = agents[-1] if agents else "NONE"
+    agent = ctx.agent(agents[-1]) if agents else "NONE"
     ends = [s[3] for s in stays if s[3] is not None]
     date_end = max(ends) if ends and all(s[3] is not None for s in stays) else None
     dids = [s[9] for s in stays if s[9]]
@@ -1523,7 +1590,7 @@ def search_row(
         "combinedWaitTime": str(sum(s[6] or 0 for s in stays)),
         "totalDuration": str(max(0, (date_end if date_end is not None else now) - first[2])),
         "recordingFilename": "",
-        "agent_name": agent_names.get(agent, agent),
+        "agent_name": ctx.agent_name(agent) if agents else "NONE",
         "queue_name": queue_name,
         "callflow": callflow(callid),
         # Keys real client scripts read beside the documented ones (reports.md).
@@ -1540,24 +1607,25 @@ def call_events(
 ) -> list[dict[str, str]]:
     """Every queue_log row of a call the user may see, in time order; 404 for others."""
     stays = store.query("SELECT queue, agent FROM queue_calls WHERE callid = ?", (uniqueid,))
-    if not any(
-        user.sees_queue(queue)
-        and (not user.agents or (agent is not None and user.sees_agent(agent)))
-        for queue, agent in stays
-    ):
+    names = store.registry()
+    sees_agent = agent_visibility(user, names)
+    if not any(user.sees_queue(queue) and sees_agent(agent) for queue, agent in stays):
         raise ReportError(404, "call_not_found", f"no call {uniqueid[:80]!r}")
     tz = ZoneInfo(settings.timezone)
-    queue_names, agent_names = display_names(store, "queues"), display_names(store, "agents")
+    queue_names = display_names(store, "queues")
+    ctx = Context(tz, Scope(0, 0, ((0, 0),)), 0, queue_names, display_names(store, "agents"),
+                  names)  # fmt: skip
     rows = []
     for ident, when, queue, agent, event, data in store.call_events(uniqueid):
-        if not user.sees_queue(queue) or (agent != "NONE" and not user.sees_agent(agent)):
+        if not user.sees_queue(queue) or (agent != "NONE" and not sees_agent(agent)):
             continue
         info = data_columns(data)
         rows.append({
             "id": str(ident), "uniqueid": uniqueid, "datetime": local_time(when, tz),
             "queue": queue, "agent": agent, "event": event,
             "info1": info[0], "info2": info[1], "info3": info[2], "info4": info[3], "info5": info[4],
-            "agentName": agent_names.get(agent, agent), "queueName": queue_names.get(queue, queue),
+            "agentName": ctx.agent_name(agent) if agent != "NONE" else agent,
+            "queueName": queue_names.get(queue, queue),
         })  # fmt: skip
     return rows
 
@@ -1573,13 +1641,16 @@ def list_queues(store: Store, user: Viewer, ident: str | None = None) -> list[di
 
 
 def list_agents(store: Store, user: Viewer, ident: str | None = None) -> list[dict[str, str]]:
-    """The agents the user may see (with ALL = -1): a queue-restricted user sees the agents met
-    in its queues (sessions, pauses, calls)."""
-    names = None
+    """One row per agent (person) the user may see, its aliases listed (with ALL = -1); a
+    queue-restricted user sees the agents met in its queues (sessions, pauses, calls). An id or
+    name of an alias finds its agent."""
+    names = store.registry()
+    sees_agent = agent_visibility(user, names)
+    met = None
     if user.queues:
         inside, params = _in("queue", sorted(user.queues))
-        names = {
-            agent
+        met = {
+            names.resolve(agent)
             for (agent,) in store.query(
                 f"SELECT DISTINCT agent FROM agent_intervals WHERE {inside}"
                 f" UNION SELECT DISTINCT agent FROM queue_calls WHERE {inside}"
@@ -1587,16 +1658,23 @@ def list_agents(store: Store, user: Viewer, ident: str | None = None) -> list[di
                 params * 2,
             )
         }
-    rows = [("-1", "ALL", "ALL")] + [
-        (str(i), name, display or name)
-        for i, name, display in store.query("SELECT id, name, display_name FROM agents")
-        if user.sees_agent(name) and (names is None or name in names)
+    ids = dict(store.query("SELECT name, id FROM agents"))
+    aliases = names.aliases()
+    if ident is not None and ident not in ids and ident != "-1":
+        by_id = {str(i): name for name, i in ids.items()}
+        ident = by_id.get(ident, ident)
+    if ident is not None and ident in ids:
+        ident = str(ids.get(names.resolve(ident), ids[ident]))
+    rows = [("-1", "ALL", "ALL", "")] + [
+        (str(i), name, names.shown(name), ",".join(aliases.get(name, ())))
+        for name, i in ids.items()
+        if names.resolve(name) == name and sees_agent(name) and (met is None or name in met)
     ]
-    return _entries(rows, ident, ("agent_id", "agent", "agent_name"))
+    return _entries(rows, ident, ("agent_id", "agent", "agent_name", "aliases"))
 
 
 def _entries(
-    rows: list[tuple[str, str, str]], ident: str | None, keys: tuple[str, str, str]
+    rows: list[tuple[str, ...]], ident: str | None, keys: tuple[str, ...]
 ) -> list[dict[str, str]]:
     if ident is not None:
         rows = [r for r in rows if r[0] == ident] or [r for r in rows if r[1] == ident][:1]

@@ -19,7 +19,7 @@ from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from wallboard.history import coverage
+from wallboard.history import coverage, registry
 from wallboard.history.calls import Interval, QueueCall
 from wallboard.history.queuelog import Record, Rejected, format_line
 from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
@@ -108,6 +108,8 @@ MIGRATIONS: list[list[str]] = [
             name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,
             pid {int} NOT NULL, heartbeat {int} NOT NULL)""",
     ],
+    # The agent registry: aliases (interfaces, member names) of each agent (history/registry.py).
+    registry.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -157,9 +159,23 @@ class Store:
         self._conn = self._connect()
         self._known_queues: set[str] = set()
         self._known_agents: set[str] = set()
+        self._known_dynamic: set[str] = set()
         # Statements run and seconds spent, by kind ("read", "write"), for the metrics.
         self.timings: dict[str, list[float]] = {"read": [0, 0.0], "write": [0, 0.0]}
+        self._registry: registry.Registry | None = None
         self.migrate()
+
+    # -- the agent registry ----------------------------------------------------------------
+
+    def registry(self) -> registry.Registry:
+        """The agent registry (re-read when another process or connection changed it)."""
+        current = self._registry
+        if current is None or registry.version(self) != current.version:
+            current = self._registry = registry.load(self)
+        return current
+
+    def registry_changed(self) -> None:
+        self._registry = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -482,6 +498,15 @@ class Store:
                 tx.execute(
                     "INSERT INTO agents (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,)
                 )
+            logging_in = {i.agent for i in batch.intervals if i.kind == "session"}
+            marked = 0
+            for name in sorted(logging_in - self._known_dynamic):  # logs sessions: not static
+                marked += tx.execute(
+                    "UPDATE agents SET membership = 'dynamic' WHERE name = ? AND membership = ''",
+                    (name,),
+                )
+            if marked:
+                tx.execute("UPDATE registry_version SET version = version + 1")
             if batch.fingerprint is not None:
                 tx.execute(
                     "INSERT INTO ingest_files (fingerprint, path, position, lines, updated)"
@@ -492,18 +517,23 @@ class Store:
                 )
         self._known_queues |= new_queues
         self._known_agents |= new_agents
+        self._known_dynamic |= logging_in
         still_open = {c.id for c in batch.calls if c.outcome is None or c.outcome == "CONNECT"}
         closed = {c.id for c in batch.calls} - still_open
         batch.stored_open = (batch.stored_open - closed) | still_open
 
-    @staticmethod
-    def _cover(tx: _Tx, intervals: list[Interval]) -> None:
-        """Recompute the agent_cover_days rows the intervals touch (after writing them)."""
-        touched = coverage.touched_days(intervals)
+    def _cover(self, tx: _Tx, intervals: list[Interval]) -> None:
+        """Recompute the agent_cover_days rows the intervals touch (after writing them), per
+        agent as the registry resolves names (read in this transaction: an alias learned by
+        another process just before is honoured)."""
+        names = self._registry
+        if names is None or registry.version(tx) != names.version:
+            names = self._registry = registry.load(tx)
+        touched = coverage.touched_days(intervals, names.resolve)
         low = min(min(days) for days in touched.values()) * coverage.DAY
         high = (max(max(days) for days in touched.values()) + 1) * coverage.DAY
         rows = tx.query(coverage.INTERVALS_BETWEEN, (low, high))
-        upserts, deletes = coverage.day_rows(touched, rows)
+        upserts, deletes = coverage.day_rows(touched, rows, names.resolve)
         tx.executemany(coverage.DELETE, deletes)
         tx.executemany(coverage.UPSERT, upserts)
 
@@ -664,6 +694,27 @@ def inspect_database(url: str) -> tuple[int | None, str]:
             conn.close()
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read {path}: {exc}") from exc
+
+
+class ReadOnly:
+    """A read-only look into a database that may be at an older schema (for `check`)."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            self._conn: Any = psycopg.connect(url, connect_timeout=10, autocommit=True)
+            self._sql = lambda sql: sql.replace("?", "%s")
+        else:
+            path = os.path.abspath(url.removeprefix("sqlite:").removeprefix("//"))
+            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self._sql = lambda sql: sql
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return list(self._conn.execute(self._sql(sql), tuple(params)).fetchall())
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def open_store(url: str) -> Store:

@@ -74,11 +74,14 @@ class View:
     def sees_queue(self, name: str) -> bool:
         return self.queues is None or name in self.queues
 
-    def sees_member(self, member: Any) -> bool:
-        """Members are matched by their `name` (the agent name of the queue_log and reports)."""
+    def sees_member(self, member: Any, interface: str = "") -> bool:
+        """Members are matched by their `name` (the agent name of the queue_log and reports) or
+        their interface: `agents` holds every name of the allowed agents (Registry.expand)."""
         if self.agents is None:
             return True
-        return isinstance(member, dict) and member.get("name") in self.agents
+        return isinstance(member, dict) and (
+            member.get("name") in self.agents or interface in self.agents
+        )
 
 
 def make_view(
@@ -113,7 +116,7 @@ def _filter_queue(queue: Any, view: View) -> Any:
     members = queue.get("members")
     if not isinstance(members, dict):
         return queue
-    visible = {i: m for i, m in members.items() if view.sees_member(m)}
+    visible = {i: m for i, m in members.items() if view.sees_member(m, i)}
     return {**queue, "members": visible}
 
 
@@ -162,8 +165,8 @@ def filter_patch(
             continue
         members: dict[str, Any] = {}
         for interface, member_patch in members_patch.items():
-            was = view.sees_member(old_members.get(interface))
-            now = view.sees_member(new_members.get(interface))
+            was = view.sees_member(old_members.get(interface), interface)
+            now = view.sees_member(new_members.get(interface), interface)
             if now:
                 members[interface] = member_patch if was else new_members[interface]
             elif was:

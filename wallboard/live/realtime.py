@@ -17,7 +17,7 @@ vocabulary, `paused`, `location`, `lastCall`, ...) and the first API version's s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _LOGGED_OFF = frozenset(("unavailable", "invalid"))
@@ -139,18 +139,27 @@ def queue_calls_of(queues: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any
     return calls
 
 
+def _same(name: str) -> str:
+    return name
+
+
 def _agents(
     queue: dict[str, Any],
     now: float,
     calls: dict[str, tuple[str, dict[str, Any]]],
     visible: set[str] | None = None,
+    resolve: Callable[[str], str] = _same,
+    day_start: float | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Members by name (interface when names collide). `Status` is "busy" while in a call from
-    this queue; `status` (the original's vocabulary) is "busy" on a call from any of the
-    queues, whose name and caller are shown only when the viewer may see that queue."""
+    """Members by agent name (the registry's, `resolve`; interface when names collide).
+    `Status` is "busy" while in a call from this queue; `status` (the original's vocabulary)
+    is "busy" on a call from any of the queues, whose name and caller are shown only when the
+    viewer may see that queue. `loggedIn` is today's time since Asterisk's LoginTime."""
     rows: dict[str, dict[str, str]] = {}
     for interface, m in sorted(queue.get("members", {}).items()):
-        name = m.get("name") or interface
+        name = resolve(m.get("name") or interface)
+        if name == interface:
+            name = resolve(interface)
         if name in rows:
             name = interface
         in_call = bool(m.get("in_call"))
@@ -178,8 +187,17 @@ def _agents(
             "auxType": m.get("pause_reason", "") if paused else "",
             "auxSeconds": str(_seconds(now, pause_since)) if paused else "0",
             "callFromQueue": call_queue if shown else "",
+            "loggedIn": _logged_in(m.get("login_time", 0), now, day_start),
         }
     return rows
+
+
+def _logged_in(login_time: int, now: float, day_start: float | None) -> str:
+    """Seconds logged in today by Asterisk's LoginTime (16.23+), "" when it does not say."""
+    if not login_time:
+        return ""
+    since = max(login_time, day_start) if day_start is not None else login_time
+    return str(_seconds(now, since))
 
 
 def _waiting(queue: dict[str, Any], now: float) -> dict[str, dict[str, str]]:
@@ -203,12 +221,15 @@ def realtime_view(
     queues_param: list[str] | None,
     now: float,
     allowed_agents: set[str] | None = None,
+    resolve: Callable[[str], str] = _same,
+    day_start: float | None = None,
 ) -> dict[str, Any]:
     """`{"waiting calls", "summary": {"queue"}, "agents"}` for the queues the user may see
     (`allowed_queues`, None = all) restricted to `queues_param` (the `queues=` list, None = all).
 
-    With `allowed_agents`, only those members (by name) are shown and counted, as on the
-    websocket; the queue's call figures stay whole."""
+    With `allowed_agents` (every name of the allowed agents, `Registry.expand`), only those
+    members (by name or interface) are shown and counted, as on the websocket; the queue's
+    call figures stay whole."""
     queues = snapshot.get("queues", {})
     calls = queue_calls_of(queues)
     names = _selected(queues, allowed_queues, queues_param)
@@ -219,7 +240,7 @@ def realtime_view(
                 "members": {
                     interface: member
                     for interface, member in queues[name].get("members", {}).items()
-                    if member.get("name") in allowed_agents
+                    if member.get("name") in allowed_agents or interface in allowed_agents
                 },
             }
             for name in names
@@ -227,5 +248,8 @@ def realtime_view(
     return {
         "waiting calls": {name: _waiting(queues[name], now) for name in names},
         "summary": {"queue": {name: _summary(queues[name], now) for name in names}},
-        "agents": {name: _agents(queues[name], now, calls, allowed_queues) for name in names},
+        "agents": {
+            name: _agents(queues[name], now, calls, allowed_queues, resolve, day_start)
+            for name in names
+        },
     }

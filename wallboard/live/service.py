@@ -8,6 +8,7 @@ midnight rollover, and hands every non-empty merge patch to its subscribers (the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
+from wallboard.history import registry
 from wallboard.history.calls import CallChange
 from wallboard.history.ingest import Ingester, QueueLogFollower, process_owner
 from wallboard.history.store import Store
@@ -26,6 +28,7 @@ from wallboard.live.state import CallCenterState
 log = logging.getLogger(__name__)
 
 Patch = dict[str, Any]
+REGISTRY_REFRESH = 10  # ticks (seconds) between re-reads of the agent registry
 
 
 def local_day_bounds(now: float, timezone: str) -> tuple[int, int]:
@@ -63,6 +66,60 @@ class LiveService:
                 ingester, settings.queue_log, settings.follow_interval, self.apply_changes
             )
         self._ticker: asyncio.Task[None] | None = None
+        # The agent registry (history/registry.py) as last read; AMI teaches it names.
+        self.registry = store.registry()
+        self._names_seen: set[tuple[str, str, str, str]] = set()
+        self._names_new: set[tuple[str, str, str, str]] = set()
+        self._learning: asyncio.Task[None] | None = None
+        self.subscribe(self._notice_members)
+
+    def agents_of(self, agents: Iterable[str]) -> frozenset[str]:
+        """Every name the given agents are logged under (an agent-restricted view's set)."""
+        return frozenset(self.registry.expand(agents)) if agents else frozenset()
+
+    def _notice_members(self, patch: Patch) -> None:
+        """Members carry their interface and member name together: new pairs go to the
+        registry (in the background), so history logged under either name is one agent's."""
+        queues = patch.get("queues")
+        if not isinstance(queues, dict):
+            return
+        for queue, queue_patch in queues.items():
+            members = queue_patch.get("members") if isinstance(queue_patch, dict) else None
+            if not isinstance(members, dict):
+                continue
+            held = self.state.members(queue)
+            for interface, member_patch in members.items():
+                member = held.get(interface) if member_patch is not None else None
+                if member is None:
+                    continue
+                key = (interface, member.get("name") or interface,
+                       member.get("state_interface") or interface, member.get("membership", ""))  # fmt: skip
+                if key not in self._names_seen:
+                    self._names_seen.add(key)
+                    self._names_new.add(key)
+        if self._names_new and (self._learning is None or self._learning.done()):
+            with contextlib.suppress(RuntimeError):  # no running loop: the next patch will do
+                self._learning = asyncio.get_running_loop().create_task(self._learn())
+
+    async def _learn(self) -> None:
+        await asyncio.sleep(0.5)  # a QueueStatus brings every member at once: one write
+        new, self._names_new = self._names_new, set()
+        pairs = set()
+        kinds: dict[str, set[str]] = {}
+        for interface, name, state_interface, membership in new:
+            pairs.add((interface, name))
+            pairs.add((state_interface, name))
+            if membership:
+                kinds.setdefault(name, set()).add(membership)
+        membership = {
+            name: "static" if found == {"static"} else "dynamic" for name, found in kinds.items()
+        }
+        try:
+            await asyncio.to_thread(registry.learn, self.store, sorted(pairs), "ami", membership)
+            self.registry = await asyncio.to_thread(self.store.registry)
+        except Exception:
+            log.exception("could not record agent names learned from AMI")
+            self._names_seen -= new  # try them again with the next change
 
     def subscribe(self, callback: Callable[[Patch], None]) -> None:
         self._subscribers.append(callback)
@@ -105,6 +162,10 @@ class LiveService:
         self._ticker = asyncio.create_task(self._tick(), name="live state tick")
 
     async def stop(self) -> None:
+        if self._learning is not None:
+            self._learning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._learning
         if self._ticker is not None:
             self._ticker.cancel()
             try:
@@ -119,9 +180,13 @@ class LiveService:
         await self.hub.stop()
 
     async def _tick(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
             try:
                 self.publish(self.state.tick(self.clock()))
+                if ticks % REGISTRY_REFRESH == 0:  # aliases added with `wallboard agents alias`
+                    self.registry = await asyncio.to_thread(self.store.registry)
             except Exception:
                 log.exception("live state tick failed")

@@ -210,6 +210,16 @@ class CallCenterState:
             handler(event, now, patch)
         return patch
 
+    @property
+    def day_start(self) -> float | None:
+        """Epoch of the local midnight starting the state's day (None before any event)."""
+        return self._day_start if self._day else None
+
+    def members(self, queue: str) -> dict[str, dict[str, Any]]:
+        """The members of a queue by interface, as held (read only: do not change them)."""
+        q = self._queues.get(queue)
+        return q["members"] if q is not None else {}
+
     def snapshot(self) -> dict[str, Any]:
         """A fresh, JSON-serialisable copy of the whole state (no lists, no None)."""
         snap: dict[str, Any] = {

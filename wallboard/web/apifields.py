@@ -84,11 +84,14 @@ COLUMN_TEXT: dict[str, str] = {
     "Answered Within": "answered within the threshold",
     "SL answered %": "answered within the threshold / answered",
     "SL offered %": "answered within / (answered + unanswered that waited past the threshold)",
-    "Logged In (s)": "seconds logged in (several queues at once count once)",
+    "Logged In (s)": "seconds logged in (several queues at once count once); empty for a"
+    " static member",
     "Paused (s)": "seconds paused",
     "Pauses": "pauses started",
     "Talk Time (s)": "seconds talked",
-    "Occupancy %": "talk / (logged in - paused)",
+    "Occupancy %": "talk / (logged in - paused); empty for a static member",
+    "Membership": "`static` (a queues.conf member: Asterisk logs no sessions for it, so its"
+    " logged-in time and occupancy are empty, not 0) or `dynamic`",
     "Start": "local time the pause started",
     "End": "local time it ended (empty while paused)",
     "Duration": "seconds paused",
@@ -203,9 +206,15 @@ REALTIME_AGENT = _fields(
     ("auxType", "pause reason while paused, else empty"),
     ("auxSeconds", "seconds paused so far, `0` when not paused"),
     ("callFromQueue", "the queue of the current call, empty when none (or not visible)"),
+    ("loggedIn", "seconds logged in today by Asterisk's LoginTime (16.23+; for static members"
+     " too, whose queue_log has no session lines), empty when Asterisk does not say"),
 )
 QUEUES = _fields(("queue_id", "stable id"), ("queue", "queue name"), ("queue_name", "display name"))
-AGENTS = _fields(("agent_id", "stable id"), ("agent", "agent name"), ("agent_name", "display name"))
+AGENTS = _fields(
+    ("agent_id", "stable id"), ("agent", "agent name"), ("agent_name", "display name"),
+    ("aliases", "the other names Asterisk logs the agent under (interfaces, member names,"
+     " state interfaces), comma-separated"),
+)  # fmt: skip
 
 
 def objects() -> Iterator[tuple[str, tuple[Field, ...]]]:

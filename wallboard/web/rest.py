@@ -237,10 +237,15 @@ def _realtime(request: Request, arg: str, user: User, now: float) -> Any:
         if not user.sees_queue(name):
             raise ReportError(403, "forbidden_queue", f"not allowed to see queue {name[:80]!r}")
     allowed = set(user.queues) if user.queues else None
-    agents = set(user.agents) if user.agents else None
+    names = getattr(live, "registry", None)
+    agents = None
+    if user.agents:  # every name the user's agents are logged under
+        agents = set(names.expand(user.agents)) if names is not None else set(user.agents)
     return realtime_view(
-        live.state.snapshot(), allowed, list(wanted) if wanted else None, now, agents
-    )
+        live.state.snapshot(), allowed, list(wanted) if wanted else None, now, agents,
+        resolve=names.resolve if names is not None else str,
+        day_start=getattr(live.state, "day_start", None),
+    )  # fmt: skip
 
 
 def _count(request: Request, code: str) -> None:

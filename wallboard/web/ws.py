@@ -139,6 +139,13 @@ def _hub_of(websocket: WebSocket) -> Hub | None:
     return getattr(live, "hub", None)
 
 
+def _agents_of(websocket: WebSocket, agents: frozenset[str]) -> frozenset[str]:
+    """Every name an agent restriction's agents are logged under (interfaces too)."""
+    live = getattr(websocket.app.state, "live", None)
+    expand = getattr(live, "agents_of", None)
+    return expand(agents) if agents and expand is not None else agents
+
+
 def _client_host(websocket: WebSocket) -> str:
     return websocket.client.host if websocket.client else "unknown"
 
@@ -191,7 +198,7 @@ class SocketEndpoint:
         async def close_socket(code: int, reason: str) -> None:
             await websocket.close(code=code, reason=reason)
 
-        view = make_view(user.queues, user.agents, chosen)
+        view = make_view(user.queues, _agents_of(websocket, user.agents), chosen)
         client = hub.subscribe(view, websocket.send_text, close_socket)
         basic = websocket.headers.get("authorization", "").lower().startswith("basic ")
         if not basic:  # sessions and display links are cheap to re-check; passwords are not
@@ -277,6 +284,8 @@ class SocketEndpoint:
         except Exception:  # a database hiccup must not blank a screen
             log.exception("could not re-check a websocket's credentials")
             return
-        view: View = make_view(again.queues, again.agents, watched.chosen)
+        view: View = make_view(
+            again.queues, _agents_of(watched.websocket, again.agents), watched.chosen
+        )
         if view != client.view:
             watched.hub.move(client, view)
