@@ -117,7 +117,8 @@ async def _sweep_sessions(app: Starlette) -> None:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing errors (unknown path, wrong method): JSON on the API, a small page elsewhere."""
-    from wallboard.web.errors import error_body, is_api_path
+    from wallboard.errors import error_body
+    from wallboard.web.errors import is_api_path
 
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")

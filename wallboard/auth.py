@@ -27,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from wallboard.config import Settings
+from wallboard.errors import TOO_MANY_REQUESTS, UNAUTHORIZED, WallboardError
 from wallboard.history.store import Store
 
 if TYPE_CHECKING:
@@ -63,31 +64,27 @@ class User:
         return not self.agents or agent in self.agents
 
 
-class AuthError(Exception):
+class AuthError(WallboardError):
     """A user or display cannot be added, changed or found (the message says why)."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_account", message)
 
-class AuthFailure(Exception):
+
+class AuthFailure(WallboardError):
     """A request is not let in: 401 (no or wrong credentials) or 429 (rate limited)."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str]) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
 
     @classmethod
     def unauthorized(cls, message: str) -> AuthFailure:
-        return cls(401, "unauthorized", message, {"WWW-Authenticate": BASIC_CHALLENGE})
+        return cls("unauthorized", message, UNAUTHORIZED, {"WWW-Authenticate": BASIC_CHALLENGE})
 
     @classmethod
     def rate_limited(cls, retry_after: float) -> AuthFailure:
         seconds = max(1, math.ceil(retry_after))
         return cls(
-            429,
             "rate_limited",
             f"too many failed logins from this address; try again in {seconds} s",
+            TOO_MANY_REQUESTS,
             {"Retry-After": str(seconds)},
         )
 

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
+from wallboard.errors import WallboardError, forbidden, not_found
 from wallboard.history import coverage
 from wallboard.history.registry import Registry
 from wallboard.history.store import Store, data_columns
@@ -66,14 +67,7 @@ class Viewer(Protocol):
     def sees_agent(self, agent: str) -> bool: ...
 
 
-class ReportError(Exception):
-    """A request the reports cannot answer: `status` 400 (bad parameter), 403 or 404."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+ReportError = WallboardError  # what the reports raise (wallboard.errors): code, status, message
 
 
 # -- what a request asks for -------------------------------------------------------------------
@@ -1330,7 +1324,7 @@ def resolve_names(
     for token in tokens:
         name = token if token in known else by_id.get(token, token)
         if not visible(name):
-            raise ReportError(403, f"forbidden_{what}", f"not allowed to see {what} {token[:80]!r}")
+            raise forbidden(f"forbidden_{what}", f"not allowed to see {what} {token[:80]!r}")
         names.append(name)
     return tuple(dict.fromkeys(names))
 
@@ -1408,7 +1402,7 @@ def run_report(
     forces the raw tables, the reference)."""
     report = REPORTS.get(name)
     if report is None:
-        raise ReportError(404, "unknown_report", f"no report named {name[:80]!r}")
+        raise not_found("unknown_report", f"no report named {name[:80]!r}")
     tz = ZoneInfo(settings.timezone)
     names = store.registry()
     scope = resolve_scope(store, tz, params, user, names)
@@ -1610,7 +1604,7 @@ def call_events(
     names = store.registry()
     sees_agent = agent_visibility(user, names)
     if not any(user.sees_queue(queue) and sees_agent(agent) for queue, agent in stays):
-        raise ReportError(404, "call_not_found", f"no call {uniqueid[:80]!r}")
+        raise not_found("call_not_found", f"no call {uniqueid[:80]!r}")
     tz = ZoneInfo(settings.timezone)
     queue_names = display_names(store, "queues")
     ctx = Context(tz, Scope(0, 0, ((0, 0),)), 0, queue_names, display_names(store, "agents"),
@@ -1679,5 +1673,5 @@ def _entries(
     if ident is not None:
         rows = [r for r in rows if r[0] == ident] or [r for r in rows if r[1] == ident][:1]
         if not rows:
-            raise ReportError(404, f"{keys[1]}_not_found", f"no {keys[1]} {ident[:80]!r}")
+            raise not_found(f"{keys[1]}_not_found", f"no {keys[1]} {ident[:80]!r}")
     return [dict(zip(keys, row, strict=True)) for row in sorted(rows, key=lambda r: r[1])]

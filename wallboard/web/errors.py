@@ -13,17 +13,13 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wallboard.errors import error_body
 from wallboard.web.proxy import TRUSTED_KEY
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
 _INCOMING_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def error_body(code: str, message: str, status: int, **extra: str) -> dict[str, object]:
-    """The one JSON error shape of the product."""
-    return {"error": code, "message": message, "status": status, **extra}
 
 
 def is_api_path(scope: Scope) -> bool:

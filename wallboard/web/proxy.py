@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wallboard.errors import NOT_FOUND, error_body
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 TRUSTED_KEY = "wallboard.trusted_proxy"  # scope key: the request came through a trusted proxy
 _SLASHES = re.compile(r"/{2,}")
@@ -119,11 +121,9 @@ class ProxyMiddleware:
             await send({"type": "http.response.start", "status": 302, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        body = json.dumps({
-            "error": "not_found",
-            "message": f"this server serves everything under {self.base_path}/",
-            "status": 404,
-        }).encode()  # fmt: skip
+        body = json.dumps(error_body(
+            "not_found", f"this server serves everything under {self.base_path}/", NOT_FOUND
+        )).encode()  # fmt: skip
         headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode())]  # fmt: skip
         await send({"type": "http.response.start", "status": 404, "headers": headers})

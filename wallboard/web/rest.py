@@ -21,13 +21,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from wallboard.auth import AuthFailure, User
+from wallboard.auth import User
 from wallboard.config import Settings
+from wallboard.errors import (
+    URI_TOO_LONG,
+    WallboardError,
+    bad_request,
+    error_body,
+    forbidden,
+    not_found,
+    unavailable,
+)
 from wallboard.history import reports
-from wallboard.history.reports import DAY, Page, ReportError, ReportParams, SearchParams
+from wallboard.history.reports import DAY, Page, ReportParams, SearchParams
 from wallboard.history.store import Store
 from wallboard.live.realtime import realtime_view
-from wallboard.web.errors import error_body, request_id
+from wallboard.web.errors import request_id
 from wallboard.web.metrics import entity_label
 from wallboard.web.openapi import document
 
@@ -46,8 +55,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
-def _bad(code: str, message: str) -> ReportError:
-    return ReportError(400, code, message)
+_bad = bad_request
 
 
 # -- parameters -----------------------------------------------------------------------------------
@@ -174,7 +182,7 @@ def _reports(
     if not arg:
         return {"data": [{"report": report.name} for report in reports.CATALOGUE]}
     if arg not in reports.REPORTS:
-        raise ReportError(404, "unknown_report", f"no report named {arg[:80]!r}")
+        raise not_found("unknown_report", f"no report named {arg[:80]!r}")
     params = report_params(query, ZoneInfo(settings.timezone), now)
     return paged(reports.run_report(store, settings, arg, params, user), params)
 
@@ -195,7 +203,7 @@ def _call(
     store: Store, settings: Settings, arg: str, query: Mapping[str, str], user: User, now: float
 ) -> Any:
     if not arg or len(arg) > MAX_UNIQUEID:
-        raise ReportError(404, "call_not_found", "no such call")
+        raise not_found("call_not_found", "no such call")
     page = parse_int(query.get("page"), "page", 1, 1, MAX_PAGE, "invalid_paging")
     rows = parse_int(query.get("rows"), "rows", DEFAULT_ROWS, 1, MAX_ROWS, "invalid_paging")
     events = reports.call_events(store, settings, arg, user)
@@ -211,7 +219,7 @@ def _search(
     store: Store, settings: Settings, arg: str, query: Mapping[str, str], user: User, now: float
 ) -> Any:
     if arg:
-        raise ReportError(404, "unknown_entity", "search takes no path")
+        raise not_found("unknown_entity", "search takes no path")
     params = report_params(query, ZoneInfo(settings.timezone), now)
     found = reports.search_calls(store, settings, params, search_params(query), user)
     return paged(found, params)
@@ -229,13 +237,13 @@ ENTITIES: Mapping[str, Handler] = {
 def _realtime(request: Request, arg: str, user: User, now: float) -> Any:
     live = getattr(request.app.state, "live", None)
     if arg:
-        raise ReportError(404, "unknown_entity", "realtime takes no path")
+        raise not_found("unknown_entity", "realtime takes no path")
     if live is None:
-        raise ReportError(503, "live_unavailable", "live state not available")
+        raise unavailable("live_unavailable", "live state not available")
     wanted = parse_list(request.query_params.get("queues")) or None
     for name in wanted or ():
         if not user.sees_queue(name):
-            raise ReportError(403, "forbidden_queue", f"not allowed to see queue {name[:80]!r}")
+            raise forbidden("forbidden_queue", f"not allowed to see queue {name[:80]!r}")
     allowed = set(user.queues) if user.queues else None
     names = getattr(live, "registry", None)
     agents = None
@@ -271,8 +279,8 @@ async def entry(request: Request) -> Response:
 async def _answer(request: Request) -> Response:
     try:
         if len(request.scope.get("query_string", b"")) > MAX_QUERY_BYTES:
-            raise ReportError(
-                414, "uri_too_long", f"the query string exceeds {MAX_QUERY_BYTES} bytes"
+            raise WallboardError(
+                "uri_too_long", f"the query string exceeds {MAX_QUERY_BYTES} bytes", URI_TOO_LONG
             )
         user = await request.app.state.auth.check(request)
         query = request.query_params
@@ -285,17 +293,15 @@ async def _answer(request: Request) -> Response:
             return JSONResponse(_realtime(request, arg, user, now))
         handler = ENTITIES.get(kind)
         if handler is None:
-            raise ReportError(404, "unknown_entity", f"no entity {kind[:80]!r}")
+            raise not_found("unknown_entity", f"no entity {kind[:80]!r}")
         settings, store = request.app.state.settings, request.app.state.store
         body = await run_in_threadpool(handler, store, settings, arg, query, user, now)
         return JSONResponse(body)
-    except AuthFailure as exc:
+    except WallboardError as exc:
         _count(request, exc.code)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
-    except ReportError as exc:
-        _count(request, exc.code)
-        log.info("rest: %d %s (%s)", exc.status, exc.code, exc.message)
-        return error_response(exc.status, exc.code, exc.message)
+        if exc.status >= 500 or exc.code != "unauthorized":
+            log.info("rest: %d %s (%s)", exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers or None)
     except Exception:
         _count(request, "internal_error")
         rid = request_id(request.scope)
