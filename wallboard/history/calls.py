@@ -11,10 +11,16 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from wallboard.history.queuelog import ANSWERED_ENDS, UNANSWERED_ENDS, Record
+from wallboard.history.callmodel import (
+    ANSWERED_ENDS,
+    STALE,
+    UNANSWERED_ENDS,
+    is_abandoned,
+    is_answered,
+    is_unanswered,
+)
+from wallboard.history.queuelog import Record
 
-STALE = "STALE"  # synthetic outcome: the PBX restarted or the outcome never came
-UNANSWERED_OUTCOMES = UNANSWERED_ENDS | {STALE}
 SESSION_START = frozenset({"ADDMEMBER", "AGENTLOGIN", "AGENTCALLBACKLOGIN"})
 SESSION_END = frozenset({"REMOVEMEMBER", "AGENTLOGOFF", "AGENTCALLBACKLOGOFF"})
 
@@ -45,15 +51,15 @@ class QueueCall:
 
     @property
     def answered(self) -> bool:
-        return self.connect_time is not None and self.outcome not in UNANSWERED_ENDS
+        return is_answered(self.connect_time, self.outcome)
 
     @property
     def unanswered(self) -> bool:
-        return self.outcome in UNANSWERED_OUTCOMES and not self.answered
+        return is_unanswered(self.connect_time, self.outcome)
 
     @property
     def abandoned(self) -> bool:
-        return self.outcome == "ABANDON" and not self.answered
+        return is_abandoned(self.connect_time, self.outcome)
 
     @property
     def waiting(self) -> bool:

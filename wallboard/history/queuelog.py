@@ -15,14 +15,6 @@ from typing import NamedTuple
 
 MAX_LINE_BYTES = 8192
 
-# Outcomes that end an answered queue call and those that end an unanswered one.
-ANSWERED_ENDS = frozenset(
-    {"COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
-)
-UNANSWERED_ENDS = frozenset(
-    {"ABANDON", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "WITHDRAW", "SYSCOMPAT"}
-)
-
 
 class Record(NamedTuple):
     """One queue_log event; the optional fields are the event's data, normalised."""

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from wallboard.config import Settings
 from wallboard.errors import WallboardError, forbidden, not_found
 from wallboard.history import coverage
+from wallboard.history.callmodel import TRANSFERRED_SQL, average, day_bounds, percent
 from wallboard.history.registry import Registry
 from wallboard.history.store import Store, data_columns
 from wallboard.history.summary import (
@@ -44,16 +45,15 @@ from wallboard.history.summary import (
     value_sql,
     wait_column,
 )
-from wallboard.live.realtime import average, percent
 
 DAY = 86_400
 CALLFLOW = "/stats/rest/index.php?entity=call/"
 
-# The call model (reports.md, history/calls.py) as SQL conditions over queue_calls; STALE
+# The call model (history/callmodel.py) as SQL conditions over queue_calls; STALE
 # counts as answered when the call was connected, else as unanswered.
 ANSWERED = ANSWERED_CALLS
 UNANSWERED = UNANSWERED_CALLS
-TRANSFERRED = "outcome IN ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER')"
+TRANSFERRED = TRANSFERRED_SQL
 
 
 class Viewer(Protocol):
@@ -172,14 +172,6 @@ class Report:
 
 
 # -- pure helpers --------------------------------------------------------------------------------
-
-
-def day_bounds(start: date, end: date, tz: tzinfo) -> tuple[int, int]:
-    """UTC epochs of local midnight starting `start` and local midnight ending `end`."""
-    after = end + timedelta(days=1)
-    first = datetime(start.year, start.month, start.day, tzinfo=tz).timestamp()
-    last = datetime(after.year, after.month, after.day, tzinfo=tz).timestamp()
-    return int(first), int(last)
 
 
 def _utc_offset(when: int, tz: tzinfo) -> int:

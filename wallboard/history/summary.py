@@ -16,26 +16,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
+from wallboard.history.callmodel import (
+    ANSWERED_ENDS,
+    ANSWERED_SQL,
+    CLOSED_SQL,
+    OPEN_SQL,
+    TRANSFER_OUTCOMES,
+    TRANSFER_TO_SQL,
+    TRANSFERRED_SQL,
+    UNANSWERED_ENDS,
+    UNANSWERED_SQL,
+    is_answered,
+    is_open,
+    is_unanswered,
+    transfer_target,
+)
 from wallboard.history.calls import QueueCall
-from wallboard.history.queuelog import ANSWERED_ENDS, UNANSWERED_ENDS
 
 HOUR = 3600
 WAIT_STEPS = tuple(range(5, 125, 5))  # the cumulative wait columns, in seconds
 WAIT_COLUMNS = tuple(f"w{step}" for step in WAIT_STEPS)
 
-# The call model over a queue_calls row (reports.py holds the same).
-# Unanswered is spelled as equalities, not `IN (...)`: its partial index evaluates the term for
-# every inserted row, and SQLite builds an ephemeral table per row for an IN list (7% of ingest).
-_ENDS = "(" + ", ".join(f"'{e}'" for e in sorted(UNANSWERED_ENDS)) + ")"
-_ANSWERED_CALLS = f"(connect_time IS NOT NULL AND outcome NOT IN {_ENDS})"
-_UNANSWERED_CALLS = (
-    "("
-    + " OR ".join(f"outcome = '{e}'" for e in sorted(UNANSWERED_ENDS))
-    + " OR (outcome = 'STALE' AND connect_time IS NULL))"
-)
-ANSWERED_CALLS, UNANSWERED_CALLS = _ANSWERED_CALLS, _UNANSWERED_CALLS
-_CLOSED_CALLS = "(outcome IS NOT NULL AND outcome <> 'CONNECT')"
-OPEN_CALLS = "(outcome IS NULL OR outcome = 'CONNECT')"
+# The call model over a queue_calls row (history/callmodel.py).
+_ANSWERED_CALLS = ANSWERED_CALLS = ANSWERED_SQL
+_UNANSWERED_CALLS = UNANSWERED_CALLS = UNANSWERED_SQL
+_CLOSED_CALLS = CLOSED_SQL
+OPEN_CALLS = OPEN_SQL
 
 # queue_hours, one row per UTC hour of enter time and queue: `calls` received; a_* of the
 # answered calls, u_* of the unanswered: count, wait and talk sums, cumulative waits (a_w5 =
@@ -186,7 +192,7 @@ def summary_rows(calls: Iterable[QueueCall]) -> tuple[list[tuple], list[tuple]]:
     a_at, u_at = _SIDES["a"], _SIDES["u"]
     for call in calls:
         outcome = call.outcome
-        if outcome is None or outcome == "CONNECT":
+        if is_open(outcome):
             continue  # open: not summarised until it closes
         key = (call.enter_time // HOUR, call.queue)
         entry = queue_sums.get(key)
@@ -195,7 +201,7 @@ def summary_rows(calls: Iterable[QueueCall]) -> tuple[list[tuple], list[tuple]]:
         sums = entry[0]
         sums[0] += 1
         wait, talk = call.wait, call.talk
-        if call.connect_time is not None and outcome not in UNANSWERED_ENDS:  # answered
+        if is_answered(call.connect_time, outcome):
             at, buckets = a_at, entry[1]
             agent_key = (*key, call.agent or "")
             agent = agent_sums.get(agent_key)
@@ -208,7 +214,7 @@ def summary_rows(calls: Iterable[QueueCall]) -> tuple[list[tuple], list[tuple]]:
             if talk is not None:
                 agent[3] += talk
                 agent[4] += 1
-        elif outcome in UNANSWERED_ENDS or outcome == "STALE":  # unanswered
+        elif is_unanswered(call.connect_time, outcome):
             at, buckets = u_at, entry[2]
         else:
             continue
@@ -248,20 +254,8 @@ def day_rows(agent_rows: Iterable[tuple]) -> list[tuple]:
 
 # -- per-value summaries: answered calls per url and per did, transfers per agent and target ----
 
-TRANSFER_OUTCOMES = frozenset({"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"})
-_TRANSFERRED = "outcome IN ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER')"
-# Where a transfer went, as the transfers report groups it (reports.py holds the same).
-TRANSFER_TO = (
-    "CASE WHEN outcome = 'ATTENDEDTRANSFER' AND SUBSTR(target, 1, 4) <> 'APP|' THEN 'attended'"
-    " ELSE target END"
-)
-
-
-def _transfer_to(call: QueueCall) -> str:
-    target = call.target or ""
-    if call.outcome == "ATTENDEDTRANSFER" and target[:4] != "APP|":
-        return "attended"
-    return target
+_TRANSFERRED = TRANSFERRED_SQL
+TRANSFER_TO = TRANSFER_TO_SQL  # where a transfer went, as the transfers report groups it
 
 
 @dataclass(frozen=True)
@@ -362,16 +356,16 @@ def value_rows(calls: Iterable[QueueCall]) -> dict[str, tuple[list[tuple], list[
     transfers: dict[tuple, int] = {}
     for call in calls:
         outcome = call.outcome
-        if outcome is None or outcome == "CONNECT":
+        if is_open(outcome):
             continue
-        if call.connect_time is not None and outcome not in UNANSWERED_ENDS:  # answered
+        if is_answered(call.connect_time, outcome):
             hour = call.enter_time // HOUR
             key = (hour, call.queue, call.url or "")
             urls[key] = urls.get(key, 0) + 1
             key = (hour, call.queue, call.did or "")
             dids[key] = dids.get(key, 0) + 1
         if outcome in TRANSFER_OUTCOMES:
-            key = (call.enter_time // HOUR, call.queue, call.agent or "", _transfer_to(call))
+            key = (call.enter_time // HOUR, call.queue, call.agent or "", transfer_target(outcome, call.target))
             transfers[key] = transfers.get(key, 0) + 1
     rows = {}
     for name, counts in (("url", urls), ("did", dids), ("transfer", transfers)):

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from wallboard.history.callmodel import average, percent
+
 _LOGGED_OFF = frozenset(("unavailable", "invalid"))
 _BUSY = frozenset(("busy", "onhold"))
 # Device state (enum ast_device_state) -> the original's `status` words, for a member not on a
@@ -42,20 +44,6 @@ def clock_text(seconds: int) -> str:
     """HH:MM:SS (hours past 99 keep counting)."""
     seconds = max(0, int(seconds))
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def percent(part: int, whole: int) -> str:
-    """100 × part / whole with two decimals ("0.00" when whole is 0)."""
-    if not whole:
-        return "0.00"
-    return f"{100 * part / whole:.2f}"
-
-
-def average(total: int, count: int) -> str:
-    """total / count in whole units, halves rounded up ("0" when count is 0)."""
-    if count <= 0:
-        return "0"
-    return str((2 * total + count) // (2 * count))
 
 
 def _selected(

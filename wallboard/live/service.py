@@ -12,12 +12,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
 from wallboard.history import registry
+from wallboard.history.callmodel import today_bounds
 from wallboard.history.calls import CallChange
 from wallboard.history.ingest import Ingester, QueueLogFollower, process_owner
 from wallboard.history.store import Store
@@ -29,16 +29,6 @@ log = logging.getLogger(__name__)
 
 Patch = dict[str, Any]
 REGISTRY_REFRESH = 10  # ticks (seconds) between re-reads of the agent registry
-
-
-def local_day_bounds(now: float, timezone: str) -> tuple[int, int]:
-    """Epoch seconds of the local midnight starting today and of the next one."""
-    zone = ZoneInfo(timezone)
-    today = datetime.fromtimestamp(now, zone).date()
-    start = datetime(today.year, today.month, today.day, tzinfo=zone)
-    following = today + timedelta(days=1)
-    end = datetime(following.year, following.month, following.day, tzinfo=zone)
-    return int(start.timestamp()), int(end.timestamp())
 
 
 class LiveService:
@@ -143,7 +133,7 @@ class LiveService:
     async def seed(self) -> None:
         """Today's counters from the store, so a restart at noon loses nothing."""
         now = self.clock()
-        start, end = local_day_bounds(now, self.settings.timezone)
+        start, end = today_bounds(now, ZoneInfo(self.settings.timezone))
         calls = await asyncio.to_thread(self.store.calls_between, start, end)
         self.publish(self.state.seed(calls, now))  # on the loop: the state is not thread-safe
 

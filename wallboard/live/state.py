@@ -23,12 +23,19 @@ from AMI, so they equal the reports for today; they reset at local midnight.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
-from datetime import time as day_time
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from wallboard.history.callmodel import (
+    day_bounds,
+    is_abandoned,
+    is_answered,
+    is_open,
+    is_unanswered,
+    within_service_level,
+)
 from wallboard.live.events import (
     AgentComplete,
     AgentConnect,
@@ -326,10 +333,7 @@ class CallCenterState:
     def _roll(self, now: float, patch: dict[str, Any]) -> None:
         """Move to the local day containing `now`; zero the counters if the date changed."""
         day = datetime.fromtimestamp(now, self._zone).date()
-        self._day_start = datetime.combine(day, day_time(0), self._zone).timestamp()
-        self._day_end = datetime.combine(
-            day + timedelta(days=1), day_time(0), self._zone
-        ).timestamp()
+        self._day_start, self._day_end = day_bounds(day, day, self._zone)
         iso = day.isoformat()
         if iso == self._day:
             return
@@ -581,15 +585,17 @@ class CallCenterState:
             return None
         wait = call.wait or 0
         threshold = self._threshold(call.queue)
-        if call.answered:
-            ended = call.outcome not in (None, "CONNECT")
+        outcome = call.outcome
+        if is_answered(call.connect_time, outcome):
+            ended = not is_open(outcome)
             talk = (call.talk or 0) if ended else 0
-            vector = (1, 1, 0, 0, 0, wait, 0, talk, int(ended), int(wait <= threshold), 0)
-        elif call.unanswered:
-            outcome = call.outcome
+            within = within_service_level(wait, threshold)
+            vector = (1, 1, 0, 0, 0, wait, 0, talk, int(ended), int(within), 0)
+        elif is_unanswered(call.connect_time, outcome):
             vector = (
-                1, 0, 1, int(outcome == "ABANDON"), int(outcome == "EXITWITHTIMEOUT"),
-                0, wait, 0, 0, 0, int(wait > threshold),
+                1, 0, 1, int(is_abandoned(call.connect_time, outcome)),
+                int(outcome == "EXITWITHTIMEOUT"), 0, wait, 0, 0, 0,
+                int(not within_service_level(wait, threshold)),
             )  # fmt: skip
         else:
             return None
