@@ -21,14 +21,13 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from tests.amireplay import AmiReplayServer, load_capture
-from wallboard.app import create_app
+from wallboard.app import build_live, create_app
 from wallboard.auth import UserStore
 from wallboard.config import Settings
 from wallboard.history import registry
 from wallboard.history.ingest import import_files
 from wallboard.history.reports import ReportParams, run_report
 from wallboard.history.store import open_store
-from wallboard.live.service import LiveService
 
 from .test_ingest import until
 
@@ -52,7 +51,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 def lab_store(directory: Path, learn_first: dict[str, str] | None = None):
     store = open_store(str(directory / "w.db"))
     if learn_first:
-        registry.learn(store, sorted(learn_first.items()), "settings")
+        store.learn_names(sorted(learn_first.items()), "settings")
     shutil.copy(LAB, directory / "queue_log")
     import_files(store, [directory / "queue_log"])
     users = UserStore(store)
@@ -108,7 +107,7 @@ def test_the_same_figures_whether_the_alias_came_before_or_after_the_import(tmp_
     (tmp_path / "after").mkdir()
     before = lab_store(tmp_path / "before", learn_first=MAP)
     after = lab_store(tmp_path / "after")
-    registry.learn(after, sorted(MAP.items()), "admin")
+    after.learn_names(sorted(MAP.items()), "admin")
     cover = "SELECT day, agent, logged, paused, paused_in, pauses FROM agent_cover_days ORDER BY 1, 2"
     assert before.query(cover) == after.query(cover)  # the per-agent day summary, rebuilt
     keyed = {r[1] for r in after.query(cover)}
@@ -138,7 +137,7 @@ async def test_names_learned_from_the_ami_capture(tmp_path: Path) -> None:
     await server.start()
     settings = Settings(db=str(tmp_path / "w.db"), timezone="UTC", ami_host="127.0.0.1",
                         ami_port=server.port, ami_user="wallboard", ami_secret="secret")  # fmt: skip
-    live = LiveService(settings, store, clock=lambda: 1795904600.0)
+    live = build_live(settings, store, clock=lambda: 1795904600.0)
     await live.start()
     try:
         await until(lambda: live.registry.resolve("Local/agent10@agents") == "Judy",

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 
 import httpx
 
-from wallboard.app import create_app
+from wallboard.app import build_live, create_app
 from wallboard.auth import UserStore
 from wallboard.config import load_settings
 from wallboard.history.store import open_store
-from wallboard.live.service import LiveService
 from wallboard.simulator.model import CallCenterModel, default_config
 from wallboard.simulator.server import SimulatorServer
 
@@ -39,7 +38,7 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
     )  # fmt: skip
     store = open_store(settings.db)
     UserStore(store).add("boss", "pw-boss-123", admin=True)
-    live = LiveService(settings, store, clock=lambda: model.now)
+    live = build_live(settings, store, clock=lambda: model.now)
     app = create_app(settings, store, services=False)
     app.state.live = live
     await live.start()
@@ -80,7 +79,7 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
         # a restart at noon loses nothing: a fresh live side seeded from the store agrees
         counters = {q: v["counters"] for q, v in live.state.snapshot()["queues"].items()}
         await live.stop()
-        restarted = LiveService(settings.replace(ami_host=None), store, clock=lambda: model.now)
+        restarted = build_live(settings.replace(ami_host=None), store, clock=lambda: model.now)
         await restarted.seed()
         reseeded = {q: v["counters"] for q, v in restarted.state.snapshot()["queues"].items()}
         assert reseeded == counters

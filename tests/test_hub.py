@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from tests.browser_support import ModelFeed, Replica
-from wallboard.live.hub import Hub, View, filter_patch, filter_state, make_view
+from wallboard.live.hub import Hub
 from wallboard.live.patch import merge_patch
 from wallboard.live.state import CallCenterState
+from wallboard.live.views import View, filter_patch, filter_state, make_view
 from wallboard.simulator.model import CallCenterModel, default_config
 
 T0 = 1_795_904_000.0

@@ -13,7 +13,8 @@ import pytest
 from tests.amireplay import AmiReplayServer, Capture, headers, load_capture, status_response
 from wallboard.config import Settings
 from wallboard.live.ami import AmiListener
-from wallboard.live.events import AmiFramer, Malformed, parse_event
+from wallboard.live.events import Malformed, parse_event
+from wallboard.live.framing import AmiFramer
 from wallboard.live.patch import merge_patch
 from wallboard.live.state import CallCenterState
 
@@ -97,7 +98,6 @@ def listener_for(
         ping_timeout=5.0,
         backoff_initial=0.02,
         backoff_max=0.2,
-        tick_interval=None,
     )
     params.update(kw)
     return AmiListener(**params)
@@ -384,7 +384,6 @@ async def test_nothing_listening_is_a_recorded_error_and_backs_off() -> None:
         clock=lambda: now[0],
         backoff_initial=0.01,
         backoff_max=0.04,
-        tick_interval=0.01,
     )
     await listener.start()
     try:
@@ -392,11 +391,26 @@ async def test_nothing_listening_is_a_recorded_error_and_backs_off() -> None:
         error = state.snapshot()["connection"]["error"]
         assert "cannot connect" in error
         assert listener.retry_delay == 0.04  # capped
-        # the ticker rolls the day over when the clock passes midnight
+    finally:
+        await listener.stop()
+
+
+async def test_the_live_service_ticks_the_day_over_with_or_without_ami(tmp_path) -> None:
+    """The listener has no ticker of its own: the live service rolls the day at midnight."""
+    from wallboard.app import build_live
+    from wallboard.history.store import open_store
+
+    now = [1_795_903_000.0]  # 2026-11-28 in UTC
+    settings = Settings(db=str(tmp_path / "w.db"), timezone="UTC")
+    live = build_live(settings, open_store(settings.db), clock=lambda: now[0])
+    recorder = Recorder()
+    live.subscribe(recorder)
+    await live.start()
+    try:
         now[0] += 86_400
         await until(lambda: any(p.get("day") == "2026-11-29" for p in recorder.patches))
     finally:
-        await listener.stop()
+        await live.stop()
 
 
 def test_from_settings() -> None:

@@ -16,7 +16,6 @@ from wallboard.live.events import (
     AgentConnect,
     AgentDump,
     AgentRingNoAnswer,
-    AmiFramer,
     CallerAbandon,
     CallerJoin,
     CallerLeave,
@@ -35,6 +34,7 @@ from wallboard.live.events import (
     Shutdown,
     parse_event,
 )
+from wallboard.live.framing import AmiFramer
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "lab_examples.txt"
 

@@ -34,6 +34,7 @@ from wallboard.live.events import (
 from wallboard.live.patch import diff, merge_patch
 from wallboard.live.realtime import average, percent, realtime_view
 from wallboard.live.state import ADDITIVE_COUNTERS, CallCenterState
+from wallboard.live.views import make_view
 
 T0 = 1_795_904_000.0  # 2026-11-28 in the lab recording
 _CALL_IDS = itertools.count(1)
@@ -628,7 +629,7 @@ def realtime_state() -> CallCenterState:
 
 
 def test_realtime_view_shape_and_formulas() -> None:
-    view = realtime_view(realtime_state().snapshot(), None, None, T0 + 10)
+    view = realtime_view(realtime_state().snapshot(), make_view(), T0 + 10)
     assert list(view) == ["waiting calls", "summary", "agents"]
     assert view["waiting calls"]["sales"] == {
         "1": {"calleridNum": "100", "calleridName": "First", "waitTime": "85"},
@@ -688,10 +689,10 @@ def test_realtime_view_shape_and_formulas() -> None:
 
 def test_realtime_view_filters_queues() -> None:
     snap = realtime_state().snapshot()
-    assert list(realtime_view(snap, {"support"}, None, T0)["summary"]["queue"]) == ["support"]
-    assert list(realtime_view(snap, None, ["sales", "nope"], T0)["agents"]) == ["sales"]
-    assert realtime_view(snap, {"support"}, ["sales"], T0)["summary"]["queue"] == {}
-    empty = realtime_view({}, None, None, T0)
+    assert list(realtime_view(snap, make_view({"support"}), T0)["summary"]["queue"]) == ["support"]
+    assert list(realtime_view(snap, make_view(chosen=["sales", "nope"]), T0)["agents"]) == ["sales"]
+    assert realtime_view(snap, make_view({"support"}, (), ["sales"]), T0)["summary"]["queue"] == {}
+    empty = realtime_view({}, make_view(), T0)
     assert empty == {"waiting calls": {}, "summary": {"queue": {}}, "agents": {}}
 
 
@@ -705,7 +706,7 @@ def test_realtime_view_hides_agents_a_user_may_not_see() -> None:
     names = {m["name"] for q in snap["queues"].values() for m in q.get("members", {}).values()}
     assert len(names) > 1
     keep = sorted(names)[:1]
-    view = realtime_view(snap, None, None, T0, set(keep))
+    view = realtime_view(snap, make_view(agents=keep), T0)
     shown = {agent for agents in view["agents"].values() for agent in agents}
     assert shown <= set(keep)
     for queue, row in view["summary"]["queue"].items():

@@ -23,8 +23,9 @@ from wallboard.auth import User
 from wallboard.config import Settings
 from wallboard.history.store import open_store
 from wallboard.live.events import CallerJoin, CallerLeave
-from wallboard.live.hub import Hub, View, filter_state, make_view
+from wallboard.live.hub import Hub
 from wallboard.live.state import CallCenterState
+from wallboard.live.views import View, filter_state, make_view
 from wallboard.simulator.model import CallCenterModel, default_config
 from wallboard.web.ws import SocketPolicy, TokenBucket, interpret, origin_allowed, parse_queues
 

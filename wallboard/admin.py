@@ -130,8 +130,6 @@ def displays_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     """`wallboard agents list|alias`; returns the exit code."""
-    from wallboard.history import registry
-
     try:
         store = open_store(settings.db)
     except StoreError as exc:
@@ -147,7 +145,7 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
                 return 0
             if known.canonical.get(other) and known.canonical[other] != known.resolve(name):
                 print(f"(it named agent {known.canonical[other]} until now)")
-            registry.learn(store, [(other, name)], "admin")
+            store.learn_names([(other, name)], "admin")
             agent = store.registry().resolve(other)
             print(f"{other} is agent {agent} now; its history counts as {agent}'s")
         else:

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,8 +21,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from wallboard.config import Settings
-from wallboard.history import registry
 from wallboard.history.store import Store, open_store
+from wallboard.live.service import LiveService
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ SESSION_SWEEP = 3600.0  # seconds between deletions of expired login sessions
 def create_app(settings: Settings, store: Store | None = None, services: bool = True) -> Starlette:
     """The Starlette application; `services=False` leaves out the AMI listener and the tailer."""
     from wallboard.auth import Authenticator
-    from wallboard.live.service import LiveService
     from wallboard.web import pages, rest, ws
     from wallboard.web.assets import PackageStatic
     from wallboard.web.errors import RequestErrors
@@ -41,8 +40,8 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
 
     store = store or open_store(settings.db)
     if settings.agents:  # the settings' [agents] names, before anything reads the registry
-        registry.learn(store, sorted(settings.agents.items()), "settings")
-    live = LiveService(settings, store) if services else None
+        store.learn_names(sorted(settings.agents.items()), "settings")
+    live = build_live(settings, store) if services else None
     routes: list[BaseRoute] = [
         Route("/stats/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
         Route("/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
@@ -91,6 +90,33 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
     if live is not None:
         app.state.live = live
     return app
+
+
+def build_live(
+    settings: Settings, store: Store, clock: Callable[[], float] = time.time
+) -> LiveService:
+    """The live side: state, hub, and the AMI listener and queue_log follower the settings
+    ask for, wired into one LiveService."""
+    from wallboard.history.ingest import Ingester, QueueLogFollower, process_owner
+    from wallboard.live.ami import AmiListener
+    from wallboard.live.hub import Hub
+    from wallboard.live.state import CallCenterState
+
+    state = CallCenterState(settings.timezone, settings.service_level_for)
+    hub = Hub(state.snapshot, clock, heartbeat=settings.ws_heartbeat)
+    live = LiveService(settings, store, state, hub, clock)
+    listener = None
+    if settings.ami_host:
+        listener = AmiListener.from_settings(settings, state, live.publish, clock)
+    follower = None
+    if settings.queue_log:
+        ingester = Ingester(store, settings.stale_call_timeout, keep_changes=True,
+                            owner=process_owner("wallboard serve"))  # fmt: skip
+        follower = QueueLogFollower(
+            ingester, settings.queue_log, settings.follow_interval, live.apply_changes
+        )
+    live.attach(listener, follower)
+    return live
 
 
 def metrics_app(main: Starlette) -> Starlette:

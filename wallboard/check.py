@@ -211,7 +211,7 @@ def check_timezone(settings: Settings, now: float) -> list[Finding]:
 
 def check_users(settings: Settings) -> list[Finding]:
     """Users and agents, read without migrating anything."""
-    from wallboard.history import registry
+    from wallboard.history import aliases
     from wallboard.history.store import ReadOnly, StoreError, inspect_database
     from wallboard.serving import users_add_advice
 
@@ -231,26 +231,26 @@ def check_users(settings: Settings) -> list[Finding]:
             admins = sum(1 for (admin,) in users if admin)
             found.append(ok("users", f"{len(users)} user{'s' if len(users) != 1 else ''}"
                                      f" ({admins} admin)"))  # fmt: skip
-        found += _agents_finding(db, current, registry, settings)
+        found += _agents_finding(db, aliases, settings)
         return found
     finally:
         db.close()
 
 
-def _agents_finding(db: Any, schema: int, registry: Any, settings: Settings) -> list[Finding]:
+def _agents_finding(db: Any, aliases: Any, settings: Settings) -> list[Finding]:
     """The agents known and the other names they are logged under (history/registry.py)."""
     try:
-        names = registry.load(db)
+        names = aliases.load(db)
         agents = [n for (n,) in db.query("SELECT name FROM agents") if names.resolve(n) == n]
     except Exception:  # noqa: BLE001 - a database older than the registry
         return [ok("agents", "the registry of agent names is created by the next start")]
-    aliases = names.aliases()
+    known = names.aliases()
     for alias, agent in settings.agents.items():  # the settings' map, applied on start
         if names.resolve(alias) != agent:
-            aliases.setdefault(agent, []).append(f"{alias} (from the settings)")
-    if not agents and not aliases:
+            known.setdefault(agent, []).append(f"{alias} (from the settings)")
+    if not agents and not known:
         return [ok("agents", "none met yet")]
-    shown = "; ".join(f"{agent} = {', '.join(names_)}" for agent, names_ in sorted(aliases.items()))
+    shown = "; ".join(f"{agent} = {', '.join(names_)}" for agent, names_ in sorted(known.items()))
     text = f"{len(agents)} agents" + (f"; aliases: {shown}" if shown else "; no aliases")
     return [ok("agents", text[:600] + (" ..." if len(text) > 600 else ""))]
 

@@ -12,16 +12,17 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from wallboard.history import coverage, registry
+from wallboard.history import aliases, coverage
 from wallboard.history.calls import Interval, QueueCall
 from wallboard.history.queuelog import Record, Rejected, format_line
+from wallboard.history.registry import Registry
 from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
 from wallboard.history.summary import (
     PAGE_INDEX_MIGRATION,
@@ -109,7 +110,7 @@ MIGRATIONS: list[list[str]] = [
             pid {int} NOT NULL, heartbeat {int} NOT NULL)""",
     ],
     # The agent registry: aliases (interfaces, member names) of each agent (history/registry.py).
-    registry.MIGRATION,
+    aliases.MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -162,17 +163,26 @@ class Store:
         self._known_dynamic: set[str] = set()
         # Statements run and seconds spent, by kind ("read", "write"), for the metrics.
         self.timings: dict[str, list[float]] = {"read": [0, 0.0], "write": [0, 0.0]}
-        self._registry: registry.Registry | None = None
+        self._registry: Registry | None = None
         self.migrate()
 
     # -- the agent registry ----------------------------------------------------------------
 
-    def registry(self) -> registry.Registry:
+    def registry(self) -> Registry:
         """The agent registry (re-read when another process or connection changed it)."""
         current = self._registry
-        if current is None or registry.version(self) != current.version:
-            current = self._registry = registry.load(self)
+        if current is None or aliases.version(self) != current.version:
+            current = self._registry = aliases.load(self)
         return current
+
+    def learn_names(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        source: str,
+        membership: Mapping[str, str] | None = None,
+    ) -> set[str]:
+        """Record aliases (alias, agent) and agents' membership (history/aliases.py)."""
+        return aliases.learn(self, pairs, source, membership)
 
     def registry_changed(self) -> None:
         self._registry = None
@@ -527,8 +537,8 @@ class Store:
         agent as the registry resolves names (read in this transaction: an alias learned by
         another process just before is honoured)."""
         names = self._registry
-        if names is None or registry.version(tx) != names.version:
-            names = self._registry = registry.load(tx)
+        if names is None or aliases.version(tx) != names.version:
+            names = self._registry = aliases.load(tx)
         touched = coverage.touched_days(intervals, names.resolve)
         low = min(min(days) for days in touched.values()) * coverage.DAY
         high = (max(max(days) for days in touched.values()) + 1) * coverage.DAY

@@ -23,8 +23,6 @@ from panoramisk.manager import Manager
 from panoramisk.message import Message
 
 from wallboard.live.events import (
-    AmiFramer,
-    AmiMessage,
     Connection,
     Malformed,
     MemberEvent,
@@ -34,6 +32,7 @@ from wallboard.live.events import (
     Shutdown,
     parse_event,
 )
+from wallboard.live.framing import AmiFramer, AmiMessage
 from wallboard.live.state import CallCenterState
 
 log = logging.getLogger(__name__)
@@ -125,7 +124,6 @@ class AmiListener:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         auth_retry: float = 30.0,
-        tick_interval: float | None = 1.0,
         events: str = "agent,system",
     ) -> None:
         self.host = host
@@ -142,7 +140,6 @@ class AmiListener:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.auth_retry = auth_retry
-        self.tick_interval = tick_interval
         self.events = events
         if tls is True:
             self._ssl: ssl.SSLContext | None = ssl.create_default_context()
@@ -162,7 +159,6 @@ class AmiListener:
         self._protocol: _AmiProtocol | None = None
         self._manager: _Manager | None = None
         self._task: asyncio.Task[None] | None = None
-        self._ticker: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(
@@ -209,16 +205,13 @@ class AmiListener:
             forgetable_actions=("ping", "login", "queuestatus"),
         )
         self._task = asyncio.create_task(self._run(), name="ami-listener")
-        if self.tick_interval:
-            self._ticker = asyncio.create_task(self._tick(), name="ami-listener-tick")
 
     async def stop(self) -> None:
         """Close the connection and stop reconnecting."""
-        tasks = [t for t in (self._task, self._ticker) if t is not None]
-        self._task = self._ticker = None
-        for task in tasks:
+        task, self._task = self._task, None
+        if task is not None:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(task, return_exceptions=True)
         self._set_connection(False, "stopped")
 
     # ---------------------------------------------------------------------------- supervisor
@@ -349,15 +342,6 @@ class AmiListener:
             if done:
                 raise _LinkError("connection lost")
             await self._request(protocol, {"Action": "Ping"}, self.ping_timeout)
-
-    async def _tick(self) -> None:
-        assert self.tick_interval
-        while True:
-            await asyncio.sleep(self.tick_interval)
-            try:
-                self._emit(self.state.tick(self.clock()))
-            except Exception:
-                log.exception("state tick failed")
 
     # ---------------------------------------------------------------------------- messages
 

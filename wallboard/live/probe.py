@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wallboard.live.events import AmiFramer, AmiMessage
+from wallboard.live.framing import AmiFramer, AmiMessage
 
 # AMI version (banner) -> Asterisk release, from protocol.md §1.1.
 AMI_RELEASES = {

@@ -17,10 +17,11 @@ vocabulary, `paused`, `location`, `lastCall`, ...) and the first API version's s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from wallboard.history.callmodel import average, percent
+from wallboard.live.views import View, filter_state
 
 _LOGGED_OFF = frozenset(("unavailable", "invalid"))
 _BUSY = frozenset(("busy", "onhold"))
@@ -44,16 +45,6 @@ def clock_text(seconds: int) -> str:
     """HH:MM:SS (hours past 99 keep counting)."""
     seconds = max(0, int(seconds))
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def _selected(
-    queues: Iterable[str], allowed: set[str] | None, wanted: list[str] | None
-) -> list[str]:
-    names = [q for q in queues if allowed is None or q in allowed]
-    if wanted is not None:
-        wanted_set = set(wanted)
-        names = [q for q in names if q in wanted_set]
-    return sorted(names)
 
 
 def _seconds(now: float, since: float) -> int:
@@ -205,39 +196,23 @@ def _waiting(queue: dict[str, Any], now: float) -> dict[str, dict[str, str]]:
 
 def realtime_view(
     snapshot: dict[str, Any],
-    allowed_queues: set[str] | None,
-    queues_param: list[str] | None,
+    view: View,
     now: float,
-    allowed_agents: set[str] | None = None,
     resolve: Callable[[str], str] = _same,
     day_start: float | None = None,
 ) -> dict[str, Any]:
-    """`{"waiting calls", "summary": {"queue"}, "agents"}` for the queues the user may see
-    (`allowed_queues`, None = all) restricted to `queues_param` (the `queues=` list, None = all).
-
-    With `allowed_agents` (every name of the allowed agents, `Registry.expand`), only those
-    members (by name or interface) are shown and counted, as on the websocket; the queue's
-    call figures stay whole."""
-    queues = snapshot.get("queues", {})
-    calls = queue_calls_of(queues)
-    names = _selected(queues, allowed_queues, queues_param)
-    if allowed_agents is not None:
-        queues = {
-            name: {
-                **queues[name],
-                "members": {
-                    interface: member
-                    for interface, member in queues[name].get("members", {}).items()
-                    if member.get("name") in allowed_agents or interface in allowed_agents
-                },
-            }
-            for name in names
-        }
+    """`{"waiting calls", "summary": {"queue"}, "agents"}` of what `view` shows of a live
+    snapshot (live/views.py, as the websocket filters it: its queues, and with an agent
+    restriction only those members; the queues' call figures stay whole)."""
+    calls = queue_calls_of(snapshot.get("queues", {}))  # a call may be from a hidden queue
+    queues = filter_state(snapshot, view).get("queues", {})
+    names = sorted(queues)
+    visible = None if view.queues is None else set(view.queues)
     return {
         "waiting calls": {name: _waiting(queues[name], now) for name in names},
         "summary": {"queue": {name: _summary(queues[name], now) for name in names}},
         "agents": {
-            name: _agents(queues[name], now, calls, allowed_queues, resolve, day_start)
+            name: _agents(queues[name], now, calls, visible, resolve, day_start)
             for name in names
         },
     }

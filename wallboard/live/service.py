@@ -1,8 +1,9 @@
 """The live side's wiring: inputs (AMI listener, queue_log call changes) → state → hub.
 
-A thin async shell: it seeds today's counters from the store, follows the queue_log (so the
-counters come from the same facts as the reports), ticks the state once a second for the
-midnight rollover, and hands every non-empty merge patch to its subscribers (the websocket hub).
+A thin async shell around parts app.py builds and hands in: it seeds today's counters from the
+history, runs the AMI listener and the queue_log follower it is given (so the counters come from
+the same facts as the reports), ticks the state once a second for the midnight rollover, and
+hands every non-empty merge patch to its subscribers (the websocket hub first).
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
-from wallboard.history import registry
 from wallboard.history.callmodel import today_bounds
-from wallboard.history.calls import CallChange
-from wallboard.history.ingest import Ingester, QueueLogFollower, process_owner
-from wallboard.history.store import Store
-from wallboard.live.ami import AmiListener
+from wallboard.history.calls import CallChange, QueueCall
+from wallboard.history.registry import Registry
 from wallboard.live.hub import Hub
 from wallboard.live.state import CallCenterState
 
@@ -31,30 +29,50 @@ Patch = dict[str, Any]
 REGISTRY_REFRESH = 10  # ticks (seconds) between re-reads of the agent registry
 
 
+class History(Protocol):
+    """What the live side needs of the history store (wallboard.history.store.Store)."""
+
+    def calls_between(self, start: int, end: int) -> list[QueueCall]: ...
+
+    def registry(self) -> Registry: ...
+
+    def learn_names(
+        self, pairs: Iterable[tuple[str, str]], source: str,
+        membership: Mapping[str, str] | None = None,
+    ) -> set[str]: ...  # fmt: skip
+
+
+class Runner(Protocol):
+    """An input with a background task: the AMI listener, the queue_log follower."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class LiveService:
-    """Owns the live state and its inputs; `subscribe(fn)` to receive every patch."""
+    """Owns the live state and drives its inputs; `subscribe(fn)` to receive every patch.
+
+    The listener (fed `publish`) and the follower (fed `apply_changes`) are attached by the
+    composition root once built (app.build_live)."""
 
     def __init__(
-        self, settings: Settings, store: Store, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        store: History,
+        state: CallCenterState,
+        hub: Hub,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self.state = CallCenterState(settings.timezone, settings.service_level_for)
+        self.state = state
         self._subscribers: list[Callable[[Patch], None]] = []
-        self.hub = Hub(self.state.snapshot, clock, heartbeat=settings.ws_heartbeat)
+        self.hub = hub
         self.subscribe(self.hub.publish)
-        self.listener: AmiListener | None = None
-        if settings.ami_host:
-            self.listener = AmiListener.from_settings(settings, self.state, self.publish, clock)
-            self.listener.tick_interval = None  # this service ticks, AMI or not
-        self.follower: QueueLogFollower | None = None
-        if settings.queue_log:
-            ingester = Ingester(store, settings.stale_call_timeout, keep_changes=True,
-                                owner=process_owner("wallboard serve"))  # fmt: skip
-            self.follower = QueueLogFollower(
-                ingester, settings.queue_log, settings.follow_interval, self.apply_changes
-            )
+        self.listener: Any = None
+        self.follower: Any = None
         self._ticker: asyncio.Task[None] | None = None
         # The agent registry (history/registry.py) as last read; AMI teaches it names.
         self.registry = store.registry()
@@ -105,11 +123,17 @@ class LiveService:
             name: "static" if found == {"static"} else "dynamic" for name, found in kinds.items()
         }
         try:
-            await asyncio.to_thread(registry.learn, self.store, sorted(pairs), "ami", membership)
+            await asyncio.to_thread(self.store.learn_names, sorted(pairs), "ami", membership)
             self.registry = await asyncio.to_thread(self.store.registry)
         except Exception:
             log.exception("could not record agent names learned from AMI")
             self._names_seen -= new  # try them again with the next change
+
+    def attach(self, listener: Runner | None = None, follower: Runner | None = None) -> None:
+        """The inputs this service starts and stops (built around its `publish` and
+        `apply_changes`)."""
+        self.listener = listener
+        self.follower = follower
 
     def subscribe(self, callback: Callable[[Patch], None]) -> None:
         self._subscribers.append(callback)

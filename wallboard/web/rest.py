@@ -36,6 +36,7 @@ from wallboard.history import reports
 from wallboard.history.reports import DAY, Page, ReportParams, SearchParams
 from wallboard.history.store import Store
 from wallboard.live.realtime import realtime_view
+from wallboard.live.views import make_view
 from wallboard.web.errors import request_id
 from wallboard.web.metrics import entity_label
 from wallboard.web.openapi import document
@@ -244,13 +245,13 @@ def _realtime(request: Request, arg: str, user: User, now: float) -> Any:
     for name in wanted or ():
         if not user.sees_queue(name):
             raise forbidden("forbidden_queue", f"not allowed to see queue {name[:80]!r}")
-    allowed = set(user.queues) if user.queues else None
     names = getattr(live, "registry", None)
-    agents = None
-    if user.agents:  # every name the user's agents are logged under
-        agents = set(names.expand(user.agents)) if names is not None else set(user.agents)
+    agents = frozenset(user.agents)
+    if agents and names is not None:  # every name the user's agents are logged under
+        agents = frozenset(names.expand(agents))
+    view = make_view(user.queues, agents, list(wanted) if wanted else None)
     return realtime_view(
-        live.state.snapshot(), allowed, list(wanted) if wanted else None, now, agents,
+        live.state.snapshot(), view, now,
         resolve=names.resolve if names is not None else str,
         day_start=getattr(live.state, "day_start", None),
     )  # fmt: skip

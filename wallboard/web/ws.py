@@ -22,7 +22,8 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from wallboard.auth import AuthFailure, User
-from wallboard.live.hub import CLOSE_POLICY, Client, Hub, View, make_view
+from wallboard.live.hub import CLOSE_POLICY, Client, Hub
+from wallboard.live.views import View, make_view
 
 log = logging.getLogger(__name__)
 
