@@ -15,7 +15,8 @@ from tests.test_reports import DAY_ONE, DAY_TWO, D, at, line
 from wallboard.auth import User
 from wallboard.config import Settings
 from wallboard.history import coverage
-from wallboard.history import reports as reports_module
+from wallboard.history.reports import entities as entities_module
+from wallboard.history.reports import runner as runner_module
 from wallboard.history.calls import QueueCall
 from wallboard.history.ingest import import_files
 from wallboard.history.reports import (
@@ -338,14 +339,14 @@ def test_agent_sessions_by_day_agrees_with_the_raw_intervals(still_logged_in, ti
     """agent_sessions reads agent_cover_days for whole UTC days, raw intervals around them and
     for agents still logged in; it equals the raw report, and is really taken."""
     answered = []
-    by_day = reports_module._agent_sessions_by_day
+    by_day = runner_module.agent_sessions_by_day
 
     def spy(*args):
         rows = by_day(*args)
         answered.append(rows is not None)
         return rows
 
-    monkeypatch.setattr(reports_module, "_agent_sessions_by_day", spy)
+    monkeypatch.setattr(runner_module, "agent_sessions_by_day", spy)
     synthetic = still_logged_in
     last = int(synthetic.query_one("SELECT MAX(last_time) FROM queue_log_blocks")[0])
     agents = [a for (a,) in synthetic.query("SELECT name FROM agents ORDER BY name")]
@@ -379,5 +380,5 @@ def test_search_pages_follow_first_stays(synthetic):
     ]
     assert len(grouped) > 3000
     for offset, count in ((0, 10), (995, 10), (1990, 25), (len(grouped) - 3, 10)):
-        page = reports_module._first_callids(synthetic, match, params, offset, count)
+        page = entities_module._first_callids(synthetic, match, params, offset, count)
         assert page == grouped[offset : offset + count], (offset, count)
