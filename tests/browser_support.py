@@ -290,6 +290,8 @@ class Demo:
         await self.kill_server()
         await self.sim.stop()
         self.store.close()
+        log_text = self.server_log()
+        assert "Traceback" not in log_text, log_text  # nothing failed, loudly or not
 
 
 class Replica:

@@ -35,12 +35,11 @@ def predicates(outcome, connect, wait, target) -> tuple:
 def agree(url: str) -> None:
     store = open_store(url)
     rows = list(cases())
-    with store.transaction() as tx:
-        tx.executemany(
-            "INSERT INTO queue_calls (id, callid, queue, enter_time, connect_time, outcome,"
-            " wait, target) VALUES (?, ?, 'q', 900, ?, ?, ?, ?)",
-            [(n, f"c{n}", connect, outcome, wait, target) for n, outcome, connect, wait, target in rows],
-        )
+    store.write(lambda tx: tx.executemany(
+        "INSERT INTO queue_calls (id, callid, queue, enter_time, connect_time, outcome,"
+        " wait, target) VALUES (?, ?, 'q', 900, ?, ?, ?, ?)",
+        [(n, f"c{n}", connect, outcome, wait, target) for n, outcome, connect, wait, target in rows],
+    ))  # fmt: skip
     exprs = [cm.ANSWERED_SQL, cm.UNANSWERED_SQL, f"({cm.ABANDONED_SQL}) AND NOT {cm.ANSWERED_SQL}",
              cm.OPEN_SQL, cm.TRANSFERRED_SQL, cm.within_sql("20")]  # fmt: skip
     select = ", ".join(f"CASE WHEN {e} THEN 1 ELSE 0 END" for e in exprs)

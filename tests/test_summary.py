@@ -15,8 +15,6 @@ from tests.test_reports import DAY_ONE, DAY_TWO, D, at, line
 from wallboard.auth import User
 from wallboard.config import Settings
 from wallboard.history import coverage
-from wallboard.history.reports import entities as entities_module
-from wallboard.history.reports import runner as runner_module
 from wallboard.history.calls import QueueCall
 from wallboard.history.ingest import import_files
 from wallboard.history.reports import (
@@ -32,6 +30,8 @@ from wallboard.history.reports import (
     summarised_for,
     whole_hours,
 )
+from wallboard.history.reports import entities as entities_module
+from wallboard.history.reports import runner as runner_module
 from wallboard.history.store import Store, open_store
 from wallboard.history.summary import (
     AGENT_BACKFILL,

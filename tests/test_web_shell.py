@@ -206,3 +206,19 @@ def test_metrics_count_rest_requests_per_entity_and_parse(tmp_path):
     db = {s.labels["kind"]: s.value for s in families["wallboard_db_statements"].samples}
     assert db["read"] > 0 and db["write"] > 0
     assert [s.value for s in families["wallboard_ami_up"].samples] == [0.0]
+
+
+def test_a_report_past_its_time_limit_is_a_503(tmp_path, monkeypatch):
+    from wallboard.web import rest
+
+    slow = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000000)"
+            " SELECT count(*) FROM n")  # fmt: skip
+
+    def forever(store, *args):
+        return store.query(slow)
+
+    monkeypatch.setitem(rest.ENTITIES, "queues", forever)
+    http = app_client(tmp_path, report_time_limit=0.2)
+    response = http.get(URL, params={"entity": "queues"}, headers=basic("boss", "secret"))
+    assert response.status_code == 503
+    assert response.json()["error"] == "report_timeout"

@@ -28,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from wallboard.config import Settings
 from wallboard.errors import TOO_MANY_REQUESTS, UNAUTHORIZED, WallboardError
+from wallboard.history.database import Transaction
 from wallboard.history.store import Store
 
 if TYPE_CHECKING:
@@ -210,19 +211,23 @@ class UserStore:
     def set_password(self, name: str, password: str) -> None:
         """A new password; every session of the user ends."""
         password_hash = self._hash(password)
-        with self._store.transaction() as tx:
+
+        def change(tx: Transaction) -> None:
             if not tx.execute(
                 "UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name)
             ):
                 raise AuthError(f"no user {name!r}")
             tx.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
+
+        self._store.write(change)
         log.info("password of user %r changed", name)
         self._changed(name)
 
     def remove(self, name: str) -> bool:
         """Delete a user, end their sessions and revoke their display links (so re-adding the
         name revives none)."""
-        with self._store.transaction() as tx:
+
+        def delete(tx: Transaction) -> int:
             removed = tx.execute("DELETE FROM users WHERE name = ?", (name,))
             if removed:
                 tx.execute(
@@ -230,6 +235,9 @@ class UserStore:
                     (max(1, int(self._clock())), name),
                 )
                 tx.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
+            return removed
+
+        removed = self._store.write(delete)
         if removed:
             log.info("user %r removed", name)
             self._changed(name)
@@ -306,13 +314,16 @@ class DisplayTokens:
             hidden = ", ".join(sorted(wanted - allowed))
             raise AuthError(f"user {user_name!r} cannot see queue(s) {hidden}")
         token = secrets.token_urlsafe(32)
-        with self._store.transaction() as tx:
+
+        def insert(tx: Transaction) -> int:
             tx.execute("DELETE FROM displays WHERE name = ? AND revoked <> 0", (name,))
-            added = tx.execute(
+            return tx.execute(
                 "INSERT INTO displays (name, token_hash, user_name, queues, created, revoked)"
                 " VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
                 (name, token_digest(token), user_name, _join(wanted), int(self._clock())),
             )
+
+        added = self._store.write(insert)
         if not added:
             raise AuthError(f"display {name!r} already exists (revoke it first)")
         log.info("display %r added for user %r", name, user_name)
@@ -363,12 +374,16 @@ class DisplayTokens:
 
     def revoke(self, name: str) -> bool:
         """Revoke a display link and end the sessions its screens hold."""
-        with self._store.transaction() as tx:
+
+        def revoke(tx: Transaction) -> int:
             revoked = tx.execute(
                 "UPDATE displays SET revoked = ? WHERE name = ? AND revoked = 0",
                 (max(1, int(self._clock())), name),
             )
             tx.execute("DELETE FROM sessions WHERE display = ?", (name,))
+            return revoked
+
+        revoked = self._store.write(revoke)
         if revoked:
             log.info("display %r revoked", name)
         return bool(revoked)

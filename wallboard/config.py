@@ -103,6 +103,8 @@ class Settings:
     # of their own (on `host`) instead of the main one.
     metrics: bool = False
     metrics_port: int | None = None
+    # A REST request's queries stop after this many seconds (JSON 503 report_timeout).
+    report_time_limit: float = 30.0
     # Login sessions end after this long without a request, and this long after the login.
     session_idle: int = 24 * 3600
     session_max_age: int = 7 * 24 * 3600

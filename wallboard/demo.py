@@ -70,12 +70,10 @@ def prepare(settings: Settings, data_dir: Path, seed: int, speed: float) -> tupl
     return product, server
 
 
-async def _run(settings: Settings, sock: socket.socket, data_dir: Path, seed: int,
-               speed: float) -> int:  # fmt: skip
-    from wallboard.app import create_app
+async def _run(product: Settings, app: object, server: object, sock: socket.socket,
+               data_dir: Path) -> int:  # fmt: skip
     from wallboard.serving import serve_sockets
 
-    product, server = prepare(settings, data_dir, seed, speed)
     await server.start()  # type: ignore[attr-defined]
     user, password, token = server.demo_login  # type: ignore[attr-defined]
     base = product.public_base
@@ -92,7 +90,6 @@ async def _run(settings: Settings, sock: socket.socket, data_dir: Path, seed: in
         )
 
     try:
-        app = create_app(product)
         return await serve_sockets(app, product, [sock], listening, log_level="warning")
     finally:
         await server.stop()  # type: ignore[attr-defined]
@@ -103,6 +100,8 @@ def run_demo(settings: Settings, speed: float = 1.0, seed: int = 1, data_dir: st
 
     With the port left at its default, a busy 8000 moves the demo to the next free port; a
     port asked for (flag, environment or file) is that port or a start-up failure."""
+    from wallboard.app import create_app
+    from wallboard.history.store import open_store
     from wallboard.serving import (
         StartupError,
         bind_first_free,
@@ -121,7 +120,10 @@ def run_demo(settings: Settings, speed: float = 1.0, seed: int = 1, data_dir: st
             settings = settings.replace(port=listening_port(sock))
             if data_dir is None:
                 data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="wallboard-demo-"))
-            return asyncio.run(_run(settings, sock, Path(data_dir), seed, speed))
+            # Everything that touches the database happens here, before the event loop runs.
+            product, server = prepare(settings, Path(data_dir), seed, speed)
+            app = create_app(product, open_store(product.db, loop_guard=True))
+            return asyncio.run(_run(product, app, server, sock, Path(data_dir)))
         except StartupError as exc:
             print(f"wallboard: {exc}", file=sys.stderr, flush=True)
             return 1

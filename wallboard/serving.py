@@ -201,7 +201,7 @@ def run_server(settings: Settings) -> int:
             if settings.metrics and settings.metrics_port is not None:
                 metrics_sock = bind_listener(settings.host, settings.metrics_port)
             try:
-                store = open_store(settings.db)
+                store = open_store(settings.db, loop_guard=True)
             except StoreError as exc:
                 raise StartupError(str(exc)) from exc
             if not UserStore(store).list():

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wallboard.history import coverage
+from wallboard.history.database import Transaction
 from wallboard.history.registry import Registry, link
 
 MIGRATION: list[str] = [
@@ -55,7 +56,8 @@ def learn(
     transaction. Returns the agents whose names changed."""
     stamp = int(now if now is not None else time.time())
     touched: set[str] = set()
-    with store.transaction() as tx:
+
+    def record(tx: Transaction) -> None:
         current = {a: (g, s) for a, g, s in tx.query("SELECT alias, agent, source FROM agent_aliases")}
         for alias, agent in pairs:
             writes = link(current, alias, agent, source)
@@ -63,7 +65,7 @@ def learn(
                 continue
             for name, target in writes.items():
                 before = current.get(name, (name, ""))[0]
-                touched |= {name, before, target}
+                touched.update((name, before, target))
                 current[name] = (target, source)
                 tx.execute(
                     "INSERT INTO agent_aliases (alias, agent, source, updated) VALUES (?, ?, ?, ?)"
@@ -86,6 +88,7 @@ def learn(
             tx.execute("UPDATE registry_version SET version = version + 1")
             registry = Registry({a: g for a, (g, _) in current.items()})
             rebuild_coverage(tx, registry, {registry.resolve(a) for a in touched} | touched)
+    store.write(record)
     if touched:
         store.registry_changed()
     return touched

@@ -213,7 +213,7 @@ def _has_control(text: str) -> bool:
 
 def parse_line(line: str | bytes) -> Record | Rejected:
     """Parse one file line (with or without its newline) into a Record, or a Rejected."""
-    if type(line) is not str:
+    if isinstance(line, bytes):
         if len(line) > MAX_LINE_BYTES:
             return Rejected("too_long", f"line of {len(line)} bytes", _preview(line))
         try:
@@ -349,7 +349,8 @@ def parse_db_row(row: Mapping[str, object], tz: tzinfo = UTC) -> Record | Reject
     if not fields[3]:
         return Rejected("field_count", "empty event name", raw)
     try:
-        record = DECODERS.get(fields[3], _plain)(epoch, *fields, data)
+        callid, queue, agent, event = fields
+        record = DECODERS.get(event, _plain)(epoch, callid, queue, agent, event, data)
     except _Bad as bad:
         return Rejected(bad.reason, bad.detail, raw)
     return record._replace(fraction=round(epoch_float - epoch, 6))

@@ -10,17 +10,14 @@ import logging
 import os
 import socket
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from wallboard.history import aliases, coverage
 from wallboard.history.calls import Interval, QueueCall
+from wallboard.history.database import Database, DatabaseError, Transaction
 from wallboard.history.queuelog import Record, Rejected, format_line
 from wallboard.history.registry import Registry
 from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
@@ -39,6 +36,7 @@ from wallboard.history.summary import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Each migration is a list of statements; {id} and {int} are filled in per backend.
 MIGRATIONS: list[list[str]] = [
@@ -151,18 +149,20 @@ class Batch:
 
 
 class Store:
-    """A connection to the history database with the product's schema."""
+    """The history database with the product's schema: its writes, reads and migrations, over
+    the storage boundary of history/database.py (a writer thread, read connections)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, loop_guard: bool = False) -> None:
         self.url = url
-        self.dialect = "postgresql" if url.startswith(("postgresql://", "postgres://")) else "sqlite"
-        self._lock = threading.RLock()
-        self._conn = self._connect()
+        try:
+            self.db = Database(url, loop_guard=loop_guard)
+        except DatabaseError as exc:
+            raise StoreError(str(exc)) from exc
+        self.dialect = self.db.dialect
+        self.timings = self.db.timings
         self._known_queues: set[str] = set()
         self._known_agents: set[str] = set()
         self._known_dynamic: set[str] = set()
-        # Statements run and seconds spent, by kind ("read", "write"), for the metrics.
-        self.timings: dict[str, list[float]] = {"read": [0, 0.0], "write": [0, 0.0]}
         self._registry: Registry | None = None
         self.migrate()
 
@@ -187,83 +187,33 @@ class Store:
     def registry_changed(self) -> None:
         self._registry = None
 
-    # -- connection -------------------------------------------------------------------------
-
-    def _connect(self) -> Any:
-        if self.dialect == "postgresql":
-            try:
-                import psycopg
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise StoreError("PostgreSQL needs `pip install wallboard[postgres]`") from exc
-            try:
-                return psycopg.connect(self.url, autocommit=True)
-            except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to {self.url}: {exc}") from exc
-        path = self.url.removeprefix("sqlite:").removeprefix("//")
-        try:
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
-            # Checkpoint every 64 MiB of WAL, not 4: a bulk import rewrites its hot pages (index
-            # ends, summary rows) far less often (5-8% of an import, measured A/B).
-            conn.execute("PRAGMA wal_autocheckpoint=16384")
-            conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
-        return conn
+    # -- the boundary --------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+        self.db.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        """Run a parameterised SELECT and return every row."""
-        with self._lock:
-            started = time.perf_counter()
-            try:
-                cur = self._conn.execute(self._sql(sql), tuple(params))
-                return list(cur.fetchall())
-            finally:
-                self._timed("read", started)
-
-    def _timed(self, kind: str, started: float) -> None:
-        timing = self.timings[kind]
-        timing[0] += 1
-        timing[1] += time.perf_counter() - started
+        """Run a parameterised SELECT and return every row (this thread's read connection)."""
+        return self.db.query(sql, params)
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(tx, *args)` in one transaction on the writer thread; its result."""
+        return self.db.write(fn, *args)
+
+    async def awrite(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.db.awrite(fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any, time_limit: float | None = None) -> T:
+        """`fn(*args)` on the report pool, its queries cut off after `time_limit` seconds."""
+        return await self.db.read(fn, *args, time_limit=time_limit)
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one parameterised statement in its own transaction; returns the row count."""
-        with self.transaction() as tx:
-            return tx.execute(sql, params)
-
-    @contextmanager
-    def transaction(self) -> Iterator[_Tx]:
-        """A write transaction: committed on success, rolled back on any exception."""
-        with self._lock:
-            started = time.perf_counter()
-            try:
-                if self.dialect == "postgresql":
-                    with self._conn.transaction():
-                        yield _Tx(self, self._conn.cursor())
-                    return
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield _Tx(self, self._conn)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            finally:
-                self._timed("write", started)
+        return self.write(lambda tx: tx.execute(sql, params))
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -275,21 +225,24 @@ class Store:
             else "INTEGER PRIMARY KEY"
         )
         integer = "BIGINT" if self.dialect == "postgresql" else "INTEGER"
-        with self.transaction() as tx:
+
+        def current_version(tx: Transaction) -> int:
             tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = tx.query("SELECT max(version) FROM schema_version")
-        current = row[0][0] or 0
+            return tx.query("SELECT max(version) FROM schema_version")[0][0] or 0
+
+        def run(tx: Transaction, version: int, statements: list[str]) -> None:
+            for statement in statements:
+                if statement == coverage.BACKFILL:  # computed in Python
+                    rows = tx.query("SELECT agent, kind, start_time, end_time FROM agent_intervals")
+                    tx.executemany(coverage.UPSERT, coverage.backfill_rows(rows))
+                    continue
+                tx.execute(statement.format(id=ident, int=integer))
+            tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+        current = self.write(current_version)
         for version, statements in enumerate(MIGRATIONS, start=1):
-            if version <= current:
-                continue
-            with self.transaction() as tx:
-                for statement in statements:
-                    if statement == coverage.BACKFILL:  # computed in Python
-                        rows = tx.query("SELECT agent, kind, start_time, end_time FROM agent_intervals")
-                        tx.executemany(coverage.UPSERT, coverage.backfill_rows(rows))
-                        continue
-                    tx.execute(statement.format(id=ident, int=integer))
-                tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            if version > current:
+                self.write(run, version, statements)
         if current == 0:
             log.info("database created (schema version %d)", len(MIGRATIONS))
         elif current < len(MIGRATIONS):
@@ -302,7 +255,8 @@ class Store:
         now, else who holds it. A holder loses it when silent for `stale` seconds, or at once
         when it was a process of this host that no longer exists (a crash, a SIGKILL)."""
         host, pid = socket.gethostname(), os.getpid()
-        with self.transaction() as tx:
+
+        def take(tx: Transaction) -> str | None:
             rows = tx.query("SELECT owner, host, pid, heartbeat FROM leases WHERE name = ?", (name,))
             if rows:
                 holder, holder_host, holder_pid, heartbeat = rows[0]
@@ -316,7 +270,9 @@ class Store:
                 " pid = excluded.pid, heartbeat = excluded.heartbeat",
                 (name, owner, host, pid, int(now)),
             )
-        return None
+            return None
+
+        return self.write(take)
 
     def release_lease(self, name: str, owner: str) -> None:
         self.execute(
@@ -401,7 +357,8 @@ class Store:
         runs = [run for run in runs if len(run) > 1]
         if not runs:
             return 0
-        with self.transaction() as tx:
+
+        def merge(tx: Transaction) -> None:
             for run in runs:
                 ids = [b[0] for b in run]
                 inside, params = ", ".join("?" for _ in ids), ids
@@ -416,6 +373,7 @@ class Store:
                 )  # fmt: skip
                 rest = ", ".join("?" for _ in ids[1:])
                 tx.execute(f"DELETE FROM queue_log_blocks WHERE id IN ({rest})", ids[1:])
+        self.write(merge)
         return sum(len(run) - 1 for run in runs)
 
     def _blocks(self, low: int, high: int, needle: str = "") -> list[tuple[int, int, str]]:
@@ -458,7 +416,7 @@ class Store:
         new_queues = set(map(_QUEUE_OF, batch.records)) - self._known_queues
         agents = {c.agent for c in batch.calls if c.agent} | {i.agent for i in batch.intervals}
         new_agents = agents - self._known_agents
-        with self.transaction() as tx:
+        def write(tx: Transaction) -> set[str]:
             if batch.records:
                 times = list(map(_TIME_OF, batch.records))
                 last = tx.query(  # under the write lock: another writer cannot take the numbers
@@ -525,6 +483,9 @@ class Store:
                     " lines = ingest_files.lines + excluded.lines, updated = excluded.updated",
                     (batch.fingerprint, batch.source, batch.position, batch.lines, now),
                 )
+            return logging_in
+
+        logging_in = self.write(write)
         self._known_queues |= new_queues
         self._known_agents |= new_agents
         self._known_dynamic |= logging_in
@@ -532,7 +493,7 @@ class Store:
         closed = {c.id for c in batch.calls} - still_open
         batch.stored_open = (batch.stored_open - closed) | still_open
 
-    def _cover(self, tx: _Tx, intervals: list[Interval]) -> None:
+    def _cover(self, tx: Transaction, intervals: list[Interval]) -> None:
         """Recompute the agent_cover_days rows the intervals touch (after writing them), per
         agent as the registry resolves names (read in this transaction: an alias learned by
         another process just before is honoured)."""
@@ -586,54 +547,6 @@ class Store:
         return sorted(found, key=lambda e: (e[1], e[0]))  # type: ignore[return-value]
 
 
-class _Tx:
-    """The statements of one open transaction."""
-
-    def __init__(self, store: Store, conn: Any) -> None:
-        self._store = store
-        self._conn = conn
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cur = self._conn.execute(self._store._sql(sql), tuple(params))
-        return cur.rowcount
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._conn.executemany(self._store._sql(sql), rows)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        cur = self._conn.execute(self._store._sql(sql), tuple(params))
-        return list(cur.fetchall())
-
-    def insert_rows(
-        self,
-        table: str,
-        columns: Sequence[str],
-        items: Sequence[Any],
-        row: Callable[[Any], tuple] | None = None,
-    ) -> None:
-        """Bulk insert of `items` (as rows, or made rows by `row`): many rows per statement,
-        which halves SQLite's per-row cost."""
-        if not items:
-            return
-        width = len(columns)
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        one = "(" + ", ".join("?" * width) + ")"
-        rows = items if row is None else map(row, items)
-        full = len(items) - len(items) % _ROWS_PER_INSERT
-        if full:
-            sql = head + ", ".join([one] * _ROWS_PER_INSERT)
-            take = _ROWS_PER_INSERT * width
-            flat = list(chain.from_iterable(rows))  # one flat list, cut per statement
-            self.executemany(sql, [flat[i : i + take] for i in range(0, full * width, take)])
-            rest = [tuple(flat[i : i + width]) for i in range(full * width, len(flat), width)]
-        else:
-            rest = list(rows)
-        if rest:
-            self.executemany(head + one, rest)
-
-
-_ROWS_PER_INSERT = 50
 RawEvent = tuple[int, int, str, str, str, str, str]
 _QUEUE_OF = itemgetter(2)
 _TIME_OF = itemgetter(0)
@@ -727,6 +640,7 @@ class ReadOnly:
         self._conn.close()
 
 
-def open_store(url: str) -> Store:
-    """Open (creating and migrating as needed) the store at a SQLite path or PostgreSQL URL."""
-    return Store(url)
+def open_store(url: str, loop_guard: bool = False) -> Store:
+    """Open (creating and migrating as needed) the store at a SQLite path or PostgreSQL URL.
+    `loop_guard`: refuse database calls from the event loop's thread (the server's store)."""
+    return Store(url, loop_guard=loop_guard)

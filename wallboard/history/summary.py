@@ -172,7 +172,9 @@ _STEPS = len(WAIT_STEPS)
 def _side_at(side: str) -> tuple[int, int, int, int, int, dict[str | None, int]]:
     """Where a side's columns sit in a queue_hours row: calls, wait sum/n, talk sum/n, and
     per outcome (the tracker closes calls with the known outcomes only)."""
-    outcomes = {o: _AT[f"{side}_{o.lower()}"] for o in QUEUE_SUMS_OUTCOMES[side]}
+    outcomes: dict[str | None, int] = {
+        o: _AT[f"{side}_{o.lower()}"] for o in QUEUE_SUMS_OUTCOMES[side]
+    }
     return (
         _AT[f"{side}_calls"], _AT[f"{side}_wait_sum"], _AT[f"{side}_wait_n"],
         _AT[f"{side}_talk_sum"], _AT[f"{side}_talk_n"], outcomes,
@@ -365,8 +367,9 @@ def value_rows(calls: Iterable[QueueCall]) -> dict[str, tuple[list[tuple], list[
             key = (hour, call.queue, call.did or "")
             dids[key] = dids.get(key, 0) + 1
         if outcome in TRANSFER_OUTCOMES:
-            key = (call.enter_time // HOUR, call.queue, call.agent or "", transfer_target(outcome, call.target))
-            transfers[key] = transfers.get(key, 0) + 1
+            target = transfer_target(outcome, call.target)
+            moved = (call.enter_time // HOUR, call.queue, call.agent or "", target)
+            transfers[moved] = transfers.get(moved, 0) + 1
     rows = {}
     for name, counts in (("url", urls), ("did", dids), ("transfer", transfers)):
         days: dict[tuple, int] = {}

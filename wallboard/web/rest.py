@@ -17,7 +17,6 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -33,6 +32,7 @@ from wallboard.errors import (
     unavailable,
 )
 from wallboard.history import reports
+from wallboard.history.database import QueryTimeout
 from wallboard.history.reports import DAY, Page, ReportParams, SearchParams
 from wallboard.history.store import Store
 from wallboard.live.realtime import realtime_view
@@ -296,7 +296,15 @@ async def _answer(request: Request) -> Response:
         if handler is None:
             raise not_found("unknown_entity", f"no entity {kind[:80]!r}")
         settings, store = request.app.state.settings, request.app.state.store
-        body = await run_in_threadpool(handler, store, settings, arg, query, user, now)
+        try:
+            body = await store.read(handler, store, settings, arg, query, user, now,
+                                    time_limit=settings.report_time_limit)  # fmt: skip
+        except QueryTimeout:
+            raise unavailable(
+                "report_timeout",
+                f"the request took over {settings.report_time_limit:g} s and was stopped;"
+                " ask for a shorter range or a narrower filter",
+            ) from None
         return JSONResponse(body)
     except WallboardError as exc:
         _count(request, exc.code)

@@ -129,7 +129,8 @@ def by_holdtime(results: list[list[tuple]], ctx: Context) -> list[Row]:
     total = sum(counts)
     if not total:
         return []
-    rows, cumulative = [], 0
+    rows: list[Row] = []
+    cumulative = 0
     for label, count in zip(HOLDTIME_LABELS, counts, strict=True):
         cumulative += count
         rows.append((label, str(cumulative), str(count), percent(cumulative, total)))
@@ -146,7 +147,7 @@ def unanswered_by_queue(results: list[list[tuple]], ctx: Context) -> list[Row]:
 
 
 def service_level(results: list[list[tuple]], ctx: Context) -> list[Row]:
-    rows = []
+    rows: list[Row] = []
     for queue, threshold, answered, within, unanswered, over in results[0]:
         answered, within, unanswered, over = (v or 0 for v in (answered, within, unanswered, over))
         rows.append((
@@ -166,7 +167,7 @@ def distribution_by_queue(results: list[list[tuple]], ctx: Context) -> list[Row]
     rows = [tuple(v or 0 for v in row[1:]) for row in results[0]]
     answered_total = sum(r[1] for r in rows)
     unanswered_total = sum(r[2] for r in rows)
-    shaped = []
+    shaped: list[Row] = []
     for (queue, *_), row in zip(results[0], rows, strict=True):
         received, answered, unanswered, abandoned, talk, talk_n, wait, wait_n, within = row
         shaped.append((

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from wallboard.history.reports.scope import DAY, Scope
@@ -205,7 +206,7 @@ def narrowed(
     return {
         **slots,
         **{
-            name: (lambda a=agents: source_sql(scope, a, columns_used(text, columns[a])))
+            name: partial(source_sql, scope, agents, columns_used(text, columns[agents]))
             for name, agents in _SOURCES.items()
         },
     }
@@ -221,6 +222,10 @@ def within_sql(
         return str(default_column), []
     whens = " ".join(f"WHEN ? THEN {wait_column(t, side)}" for _, t in sorted(thresholds.items()))
     return f"(CASE queue {whens} ELSE {default_column} END)", sorted(thresholds)
+
+
+def _constant(sql: str) -> tuple[str, list[Any]]:
+    return sql, []
 
 
 def slots_for(
@@ -239,11 +244,11 @@ def slots_for(
         "hours": lambda: source_sql(scope, agents=False),
         "agent_hours": lambda: source_sql(scope, agents=True),
         **{
-            f"{summary.name}_hours": (lambda s=summary: value_source_sql(scope, s))
+            f"{summary.name}_hours": partial(value_source_sql, scope, summary)
             for summary in VALUE_SUMMARIES
         },
         "local_hour": lambda: local_sql(scope, "(hour * 3600)"),
         "within": lambda: within_sql(thresholds, default_threshold),
         "unanswered_within": lambda: within_sql(thresholds, default_threshold, "u"),
-        **{name: (lambda sql=sql: (sql, [])) for name, sql in KINDS.items()},
+        **{name: partial(_constant, sql) for name, sql in KINDS.items()},
     }
