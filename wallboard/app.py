@@ -103,7 +103,9 @@ def build_live(
     from wallboard.live.state import CallCenterState
 
     state = CallCenterState(settings.timezone, settings.service_level_for)
-    hub = Hub(state.snapshot, clock, heartbeat=settings.ws_heartbeat)
+    # The hub looks for quiet views twice per heartbeat, so a ping is never late by a second.
+    hub = Hub(state.snapshot, clock, heartbeat=settings.ws_heartbeat,
+              tick=min(1.0, settings.ws_heartbeat / 2))  # fmt: skip
     live = LiveService(settings, store, state, hub, clock)
     listener = None
     if settings.ami_host:
