@@ -28,6 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.installed import answer_password_prompts
+
 AMI_USER, AMI_SECRET = "wallboard", "s3cret"
 PASSWORD = "secret"  # what the README's curl examples use
 LONG_RUNNING = {"serve": "wallboard: serving", "demo": "Press Ctrl+C to stop."}
@@ -71,16 +73,8 @@ def _subcommand(line: str) -> str:
 
 def _prompted(line: str, cwd: str, env: dict[str, str]) -> dict:
     """A command that asks for a password twice (no --password-stdin): answered on a tty."""
-    import pexpect
-
-    child = pexpect.spawn("bash", ["-c", line], cwd=cwd, env=env, encoding="utf-8", timeout=60)
-    child.expect("Password: ")
-    child.sendline(PASSWORD)
-    child.expect(r"Password \(again\): ")
-    child.sendline(PASSWORD)
-    child.expect(pexpect.EOF)
-    child.close()
-    return {"status": child.exitstatus, "output": child.before}
+    status, output = answer_password_prompts(line, cwd, env, PASSWORD)
+    return {"status": status, "output": output}
 
 
 class Runner:

@@ -144,3 +144,32 @@ def write_config(path: Path, **values: object) -> Path:
 
     path.write_text("[wallboard]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
     return path
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throw-away certificate for 127.0.0.1 (and its key), made by openssl in `directory`."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+         "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def answer_password_prompts(command: str, cwd: str, env: dict[str, str], password: str,
+                            timeout: int = 60) -> tuple[int | None, str]:
+    """Run a shell command that asks for a password twice on a tty (as `users add` does without
+    --password-stdin), answer both; its exit status and output."""
+    import pexpect
+
+    child = pexpect.spawn("bash", ["-c", command], cwd=cwd, env=env, encoding="utf-8",
+                          timeout=timeout)  # fmt: skip
+    child.expect("Password: ")
+    child.sendline(password)
+    child.expect(r"Password \(again\): ")
+    child.sendline(password)
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus, child.before

@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 
 from tests.browser_support import Demo
-from tests.installed import ROOT, installed_venv
+from tests.installed import ROOT, installed_venv, self_signed
 from wallboard.config import TABLES, load_settings, setting_names
 from wallboard.simulator.model import CallCenterModel, default_config
 
@@ -98,17 +98,6 @@ def test_the_example_settings_file_holds_every_setting(tmp_path: Path) -> None:
 
 
 # -- nginx in front -----------------------------------------------------------------------------
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
-         "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 class Nginx:

@@ -18,9 +18,11 @@ import pytest
 from tests.installed import (
     ROOT,
     Running,
+    answer_password_prompts,
     installed_venv,
     outside_env,
     run_installed,
+    self_signed,
     wallboard_command,
     write_config,
 )
@@ -108,8 +110,6 @@ def test_the_installed_copy_serves_pages_display_links_and_every_static_file(sit
 
 
 def test_the_first_user_advice_of_serve_works_as_printed(tmp_path: Path) -> None:
-    import pexpect
-
     port = free_port()
     db = tmp_path / "data" / "w.db"
     db.parent.mkdir()
@@ -118,15 +118,10 @@ def test_the_first_user_advice_of_serve_works_as_printed(tmp_path: Path) -> None
         assert running.stop() == 0
     advice = re.search(r"Add one with:\n  (wallboard .+)\n", out).group(1)
     assert f"--db {db}" in advice
-    child = pexpect.spawn(advice.replace("wallboard", wallboard_command()[0], 1),
-                          cwd=str(ROOT.parent), env=outside_env(), encoding="utf-8", timeout=30)  # fmt: skip
-    child.expect("Password: ")
-    child.sendline(PASSWORD)
-    child.expect(r"Password \(again\): ")
-    child.sendline(PASSWORD)
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0, child.before
+    status, output = answer_password_prompts(
+        advice.replace("wallboard", wallboard_command()[0], 1), str(ROOT.parent), outside_env(),
+        PASSWORD, timeout=30)  # fmt: skip
+    assert status == 0, output
     with Running(["serve", "--db", str(db), "--port", str(port)], tmp_path) as running:
         out = running.wait_for("wallboard: serving")
         assert "no users yet" not in out
@@ -285,17 +280,6 @@ def test_metrics_on_a_port_of_their_own(site) -> None:
         names = {family.name for family in text_string_to_metric_families(text)}
         assert {"wallboard_rest_requests", "wallboard_ami_up", "wallboard_db_seconds"} <= names
         assert running.stop() == 0
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
-         "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_direct_tls_serves_https_with_secure_cookies(site) -> None:

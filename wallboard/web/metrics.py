@@ -8,7 +8,7 @@ REST requests are counted and timed here, per entity. Each app has its own regis
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -74,15 +74,32 @@ class _StateCollector(Collector):
         yield from _follower(getattr(live, "follower", None))
         yield from _hub(getattr(live, "hub", None))
         yield from _store(getattr(self.state, "store", None))
-        up = GaugeMetricFamily("wallboard_up_since_seconds", "When this process started (epoch)")
-        up.add_metric([], getattr(self.state, "started", time.time()))
-        yield up
+        yield _one(GaugeMetricFamily, "wallboard_up_since_seconds",
+                   "When this process started (epoch)", getattr(self.state, "started", time.time()))  # fmt: skip
+
+
+Family = type[CounterMetricFamily] | type[GaugeMetricFamily]
+
+
+def _one(kind: Family, name: str, text: str, value: float) -> Metric:
+    """A metric without labels."""
+    family = kind(name, text)
+    family.add_metric([], value)
+    return family
+
+
+def _by(kind: Family, name: str, text: str, label: str, values: Mapping[str, float]) -> Metric:
+    """A metric with one label, a sample per key of `values` (sorted)."""
+    family = kind(name, text, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
 
 
 def _ami(listener: Any) -> Iterator[Metric]:
-    link = GaugeMetricFamily("wallboard_ami_up", "1 while the AMI link is logged in and synced")
-    link.add_metric([], 1.0 if listener is not None and listener.synced.is_set() else 0.0)
-    yield link
+    synced = listener is not None and listener.synced.is_set()
+    yield _one(GaugeMetricFamily, "wallboard_ami_up",
+               "1 while the AMI link is logged in and synced", 1.0 if synced else 0.0)  # fmt: skip
     if listener is None:
         return
     stats = listener.stats
@@ -93,63 +110,38 @@ def _ami(listener: Any) -> Iterator[Metric]:
         ("disconnects", "AMI sessions lost after they were synced (reconnects follow)"),
         ("resyncs", "QueueStatus resyncs applied"),
     ):
-        family = CounterMetricFamily(f"wallboard_ami_{name}", text)
-        family.add_metric([], stats[name])
-        yield family
-    events = CounterMetricFamily("wallboard_ami_events", "AMI events received", labels=["event"])
-    for event, count in sorted(listener.event_types.items()):
-        events.add_metric([event], count)
-    yield events
-    malformed = CounterMetricFamily(
-        "wallboard_ami_malformed", "malformed AMI events skipped", labels=["event"]
-    )
-    for event, count in sorted(listener.malformed_types.items()):
-        malformed.add_metric([event], count)
-    yield malformed
-    framing = CounterMetricFamily(
-        "wallboard_ami_framing_errors", "AMI messages dropped by the framer", labels=["reason"]
-    )
-    framing.add_metric(["oversized"], stats["oversized"])
-    framing.add_metric(["too_many_headers"], stats["too_many_headers"])
-    yield framing
+        yield _one(CounterMetricFamily, f"wallboard_ami_{name}", text, stats[name])
+    yield _by(CounterMetricFamily, "wallboard_ami_events", "AMI events received", "event",
+              listener.event_types)  # fmt: skip
+    yield _by(CounterMetricFamily, "wallboard_ami_malformed", "malformed AMI events skipped",
+              "event", listener.malformed_types)  # fmt: skip
+    yield _by(CounterMetricFamily, "wallboard_ami_framing_errors",
+              "AMI messages dropped by the framer", "reason",
+              {reason: stats[reason] for reason in ("oversized", "too_many_headers")})  # fmt: skip
 
 
 def _follower(follower: Any) -> Iterator[Metric]:
     if follower is None:
         return
     behind, seconds = follower.lag()
-    lag = GaugeMetricFamily(
-        "wallboard_queue_log_lag_seconds", "how long the follower has been behind the file's end"
-    )
-    lag.add_metric([], seconds)
-    yield lag
-    lag_bytes = GaugeMetricFamily("wallboard_queue_log_lag_bytes", "bytes of queue_log not read")
-    lag_bytes.add_metric([], behind)
-    yield lag_bytes
+    yield _one(GaugeMetricFamily, "wallboard_queue_log_lag_seconds",
+               "how long the follower has been behind the file's end", seconds)  # fmt: skip
+    yield _one(GaugeMetricFamily, "wallboard_queue_log_lag_bytes",
+               "bytes of queue_log not read", behind)  # fmt: skip
     summary = follower.summary
-    lines = CounterMetricFamily("wallboard_queue_log_lines", "queue_log lines read by the follower")
-    lines.add_metric([], summary.lines)
-    yield lines
-    rejected = CounterMetricFamily(
-        "wallboard_queue_log_rejected_lines", "queue_log lines rejected", labels=["reason"]
-    )
-    for reason, count in sorted(summary.rejected.items()):
-        rejected.add_metric([reason], count)
-    yield rejected
-    errors = CounterMetricFamily("wallboard_queue_log_errors", "follower errors (logged)")
-    errors.add_metric([], follower.errors)
-    yield errors
+    yield _one(CounterMetricFamily, "wallboard_queue_log_lines",
+               "queue_log lines read by the follower", summary.lines)  # fmt: skip
+    yield _by(CounterMetricFamily, "wallboard_queue_log_rejected_lines",
+              "queue_log lines rejected", "reason", summary.rejected)  # fmt: skip
+    yield _one(CounterMetricFamily, "wallboard_queue_log_errors", "follower errors (logged)",
+               follower.errors)  # fmt: skip
 
 
 def _hub(hub: Any) -> Iterator[Metric]:
     if hub is None:
         return
-    clients = GaugeMetricFamily(
-        "wallboard_ws_clients", "websocket clients connected, by view", labels=["view"]
-    )
-    for view, count in sorted(hub.clients_per_view().items()):
-        clients.add_metric([view], count)
-    yield clients
+    yield _by(GaugeMetricFamily, "wallboard_ws_clients", "websocket clients connected, by view",
+              "view", hub.clients_per_view())  # fmt: skip
     counters = hub.counters
     for name, key, text in (
         ("messages_sent", "messages_sent", "websocket messages sent to clients"),
@@ -159,22 +151,15 @@ def _hub(hub: Any) -> Iterator[Metric]:
         ("overflows", "overflows", "client queues replaced by a snapshot"),
         ("send_errors", "send_errors", "websocket sends that failed"),
     ):
-        family = CounterMetricFamily(f"wallboard_ws_{name}", text)
-        family.add_metric([], counters.get(key, 0))
-        yield family
+        yield _one(CounterMetricFamily, f"wallboard_ws_{name}", text, counters.get(key, 0))
 
 
 def _store(store: Any) -> Iterator[Metric]:
     if store is None:
         return
-    seconds = CounterMetricFamily(
-        "wallboard_db_seconds", "time spent in the database", labels=["kind"]
-    )
-    statements = CounterMetricFamily(
-        "wallboard_db_statements", "queries (read) and transactions (write)", labels=["kind"]
-    )
-    for kind, (count, spent) in sorted(store.timings.items()):
-        seconds.add_metric([kind], spent)
-        statements.add_metric([kind], count)
-    yield seconds
-    yield statements
+    timings = store.timings
+    yield _by(CounterMetricFamily, "wallboard_db_seconds", "time spent in the database", "kind",
+              {kind: spent for kind, (_, spent) in timings.items()})  # fmt: skip
+    yield _by(CounterMetricFamily, "wallboard_db_statements",
+              "queries (read) and transactions (write)", "kind",
+              {kind: count for kind, (count, _) in timings.items()})  # fmt: skip

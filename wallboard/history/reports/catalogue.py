@@ -104,14 +104,36 @@ def _count_by(name: str, label: str, count: str, share: str, raw: str, summary: 
                   summarised=Summarised((summary,)))  # fmt: skip
 
 
+def _detail(name: str, columns: tuple[str, ...], fields: str, side: str, shape: Shape) -> Report:
+    """A paged list of answered (`side` "a") or unanswered ("u") calls, oldest first; the
+    summaries give only its total."""
+    condition = ANSWERED if side == "a" else UNANSWERED
+    return Report(
+        name, columns,
+        (f"SELECT COUNT(*) {_CALLS} AND {condition}",
+         f"SELECT {fields} {_CALLS} AND {condition} ORDER BY enter_time, id"),
+        shape, paged=True,
+        summarised=Summarised((f"SELECT COALESCE({_sum(side + '_calls')}, 0) {_HOURS}", None)),
+    )  # fmt: skip
+
+
+def _count(condition: str) -> str:
+    """The number of calls in the group for which `condition` holds."""
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+# Talk and wait of answered calls, as (sum, count) pairs; NULLs counted out.
+_ANSWERED_TALK_WAIT = (
+    f"SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN talk ELSE 0 END),"
+    f" {_count(f'{ANSWERED} AND talk IS NOT NULL')},"
+    f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN wait ELSE 0 END),"
+    f" {_count(f'{ANSWERED} AND wait IS NOT NULL')}"
+)
+
+
 _DISTRIBUTION_SQL = (
     "SELECT {local_enter} / 3600, COUNT(*),"
-    f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
-    f" SUM(CASE WHEN {UNANSWERED} THEN 1 ELSE 0 END),"
-    f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN talk ELSE 0 END),"
-    f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN 1 ELSE 0 END),"
-    f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN wait ELSE 0 END),"
-    f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN 1 ELSE 0 END)"
+    f" {_count(ANSWERED)}, {_count(UNANSWERED)}, {_ANSWERED_TALK_WAIT}"
     f" {_CALLS} GROUP BY 1"
 )
 _LOGINS_SQL = (
@@ -146,19 +168,13 @@ SESSION_CALLS = (
 )
 
 CATALOGUE: tuple[Report, ...] = (
-    Report(
+    _detail(
         "answered_calls_detail",
         ("datetime", "queue", "agent", "callerid", "event", "waitTime", "ringTime", "callTime",
          "agentName", "queueName", "recording", "uniqueid", "callflow", "url", "did"),
-        (
-            f"SELECT COUNT(*) {_CALLS} AND {ANSWERED}",
-            "SELECT connect_time, queue, agent, callerid, outcome, wait, ring, talk, callid, url,"
-            f" did {_CALLS} AND {ANSWERED} ORDER BY enter_time, id",
-        ),
-        shapes.answered_detail,
-        paged=True,
-        summarised=Summarised((f"SELECT COALESCE({_sum('a_calls')}, 0) {_HOURS}", None)),
-    ),
+        "connect_time, queue, agent, callerid, outcome, wait, ring, talk, callid, url, did",
+        "a", shapes.answered_detail,
+    ),  # fmt: skip
     _count_by(
         "answered_calls_by_queue", "Queue", "Received", "% Calls",
         f"SELECT queue, COUNT(*) {_CALLS} AND {ANSWERED} GROUP BY queue ORDER BY queue",
@@ -214,24 +230,19 @@ CATALOGUE: tuple[Report, ...] = (
             (_outcome_sums("a", ANSWERED_OUTCOMES),), _by_outcome(ANSWERED_OUTCOMES)
         ),
     ),
-    Report(
+    _detail(
         "unanswered_calls_detail",
         ("datetime", "queue", "callerid", "event", "waitTime", "position", "origPosition",
          "uniqueid", "callflow", "url", "did", "queueName", "agentName"),
-        (
-            f"SELECT COUNT(*) {_CALLS} AND {UNANSWERED}",
-            "SELECT COALESCE(end_time, enter_time), queue, callerid, outcome, wait, position,"
-            f" origpos, callid, url, did, agent {_CALLS} AND {UNANSWERED} ORDER BY enter_time, id",
-        ),
-        shapes.unanswered_detail,
-        paged=True,
-        summarised=Summarised((f"SELECT COALESCE({_sum('u_calls')}, 0) {_HOURS}", None)),
-    ),
+        "COALESCE(end_time, enter_time), queue, callerid, outcome, wait, position, origpos,"
+        " callid, url, did, agent",
+        "u", shapes.unanswered_detail,
+    ),  # fmt: skip
     Report(
         "unanswered_calls_by_queue",
         ("Queue", "Unanswered", "Abandoned", "% Calls", "Avg Wait"),
         (
-            f"SELECT queue, COUNT(*), SUM(CASE WHEN {ABANDONED_SQL} THEN 1 ELSE 0 END),"
+            f"SELECT queue, COUNT(*), {_count(ABANDONED_SQL)},"
             f" SUM(wait), COUNT(wait) {_CALLS} AND {UNANSWERED} GROUP BY queue ORDER BY queue",
         ),
         shapes.unanswered_by_queue,
@@ -261,14 +272,8 @@ CATALOGUE: tuple[Report, ...] = (
          "Abandoned", "Avg Wait", "Avg Call Time", "Service Level"),
         (
             "SELECT queue, COUNT(*),"
-            f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {UNANSWERED} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {ABANDONED_SQL} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN talk ELSE 0 END),"
-            f" SUM(CASE WHEN {ANSWERED} AND talk IS NOT NULL THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN wait ELSE 0 END),"
-            f" SUM(CASE WHEN {ANSWERED} AND wait IS NOT NULL THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {ANSWERED} AND {within_sql('{threshold}')} THEN 1 ELSE 0 END)"
+            f" {_count(ANSWERED)}, {_count(UNANSWERED)}, {_count(ABANDONED_SQL)},"
+            f" {_ANSWERED_TALK_WAIT}, {_count(ANSWERED + ' AND ' + within_sql('{threshold}'))}"
             f" {_CALLS} GROUP BY queue ORDER BY queue",
         ),
         shapes.distribution_by_queue,
@@ -288,10 +293,9 @@ CATALOGUE: tuple[Report, ...] = (
          "SL offered %"),
         (
             "SELECT queue, {threshold},"
-            f" SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {ANSWERED} AND {within_sql('{threshold}')} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {UNANSWERED} THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {UNANSWERED} AND NOT {within_sql('{threshold}')} THEN 1 ELSE 0 END)"
+            f" {_count(ANSWERED)}, {_count(ANSWERED + ' AND ' + within_sql('{threshold}'))},"
+            f" {_count(UNANSWERED)},"
+            f" {_count(UNANSWERED + ' AND NOT ' + within_sql('{threshold}'))}"
             f" {_CALLS} GROUP BY queue ORDER BY queue",
         ),
         shapes.service_level,
