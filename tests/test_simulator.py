@@ -9,11 +9,12 @@ import asyncio
 import gzip
 import re
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from wallboard.simulator import CallCenterModel, SimulatorServer, default_config
+from wallboard.simulator import CallCenterModel, Config, SimulatorServer, default_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START = 1795904314.0
@@ -42,6 +43,10 @@ def capture_messages() -> list[Message]:
     return [parse_block(block) for block in rest.split("\r\n\r\n") if block]
 
 
+def capture_events() -> list[dict[str, str]]:
+    return [dict(message) for message in capture_messages() if message[0][0] == "Event"]
+
+
 def capture_layouts() -> dict[str, set[tuple[str, ...]]]:
     """Every key layout the real Asterisk used, by event name."""
     layouts: dict[str, set[tuple[str, ...]]] = defaultdict(set)
@@ -49,6 +54,14 @@ def capture_layouts() -> dict[str, set[tuple[str, ...]]]:
         if message[0][0] == "Event":
             layouts[message[0][1]].add(tuple(key for key, _ in message))
     return layouts
+
+
+def capture_privileges() -> dict[str, set[str]]:
+    """Every Privilege (event classes) the real Asterisk tagged each event name with."""
+    privileges: dict[str, set[str]] = defaultdict(set)
+    for event in capture_events():
+        privileges[event["Event"]].add(event.get("Privilege", ""))  # list items have none
+    return privileges
 
 
 def lab_queue_log_widths() -> dict[str, set[int]]:
@@ -247,7 +260,7 @@ async def test_events_off_gets_no_events_and_events_on_gets_all(make_server):
     assert await quiet.events_until_pong() == []
     for client in (loud, other):
         names = [event["Event"] for event in await client.events_until_pong()]
-        assert names[0] == "QueueCallerJoin" and "AgentCalled" in names
+        assert names[:2] == ["Newchannel", "QueueCallerJoin"] and "AgentCalled" in names
     for client in (quiet, loud, other):
         await client.close()
 
@@ -311,18 +324,55 @@ def run_model(seed: int, hours: float, **overrides) -> tuple[CallCenterModel, li
     return model, model.advance(START + hours * 3600)
 
 
+def leaving_config(*queues: str, **overrides) -> Config:
+    """The default centre without automatic traffic, `queues` with leavewhenempty."""
+    config = default_config(auto=False, **overrides)
+    return replace(config, queues=tuple(
+        replace(q, leavewhenempty=q.name in queues) for q in config.queues))
+
+
+def every_ending() -> list:
+    """Scripted callers, one per ending: abandon, timeout, exit-empty, answered (both enders)."""
+    model = CallCenterModel(leaving_config("2002", answer_delay=(2.0, 2.0),
+                                           caller_hangup_ratio=0.0), START)
+    outputs = model.advance(START)
+    model.join_caller("2000", "5550010", "Abandons", patience=1)
+    outputs += model.advance(START + 10)
+    model.join_caller("2000", "5550011", "Times Out", timeout=1)
+    outputs += model.advance(START + 20)
+    hangs_up = model.join_caller("2001", "5550012", "Hangs Up")
+    outputs += model.advance(START + 30)
+    model.hangup_caller(hangs_up)
+    model.join_caller("2001", "5550013", "Agent Ends", talk_time=5)
+    outputs += model.advance(START + 60)
+    for n in (6, 7, 8, 1):
+        model.pause(f"Local/agent{n}@agents", "Meeting", queue="2002")
+    model.join_caller("2002", "5550014", "Left Alone")
+    return outputs + model.advance(START + 70)
+
+
+CALLER_CHANNEL_EVENTS = ("Newchannel", "HangupRequest", "SoftHangupRequest", "Hangup", "VarSet",
+                         "Newexten")
+
+
 def test_every_event_layout_was_seen_on_a_real_asterisk():
-    layouts = capture_layouts()
+    layouts, privileges = capture_layouts(), capture_privileges()
     _, outputs = run_model(seed=11, hours=3)
+    events = [item for item in [*outputs, *every_ending()] if isinstance(item, dict)]
     names = Counter()
-    for item in outputs:
-        if isinstance(item, dict):
-            names[item["Event"]] += 1
-            assert tuple(item) in layouts[item["Event"]], item
+    for item in events:
+        names[item["Event"]] += 1
+        assert tuple(item) in layouts[item["Event"]], item
+        assert item["Privilege"] in privileges[item["Event"]], item
     for name in ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled",
                  "AgentConnect", "AgentComplete", "AgentRingNoAnswer", "QueueMemberStatus",
-                 "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved"):
+                 "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved",
+                 *CALLER_CHANNEL_EVENTS):
         assert names[name] > 0, name
+    # The caller channel's events carry exactly the field names the recording shows.
+    for name in CALLER_CHANNEL_EVENTS:
+        ours = {frozenset(item) for item in events if item["Event"] == name}
+        assert ours == {frozenset(layout) for layout in layouts[name]}, name
 
 
 def test_every_queue_log_layout_was_seen_in_the_real_queue_log():
@@ -405,6 +455,12 @@ async def test_two_hour_run_is_consistent(make_server, tmp_path):
     assert names["QueueMemberPause"] == kinds["PAUSE"] + kinds["UNPAUSE"]
     assert names["QueueMemberAdded"] == kinds["ADDMEMBER"]
     assert names["QueueMemberRemoved"] == kinds["REMOVEMEMBER"]
+    # The caller channels: born on joining, hung up once their call ended.
+    ended = sum(kinds[outcome] for outcome in OUTCOMES)
+    assert names["Newchannel"] == kinds["ENTERQUEUE"]
+    assert names["Hangup"] == names["SoftHangupRequest"] == ended
+    assert names["HangupRequest"] == kinds["ABANDON"] + kinds["COMPLETECALLER"]
+    assert names["VarSet"] == kinds["EXITWITHTIMEOUT"]
 
     # Leave comes before Connect; timestamps never go back.
     left = set()
@@ -443,7 +499,8 @@ async def test_scripted_caller_waits_then_is_served(make_server, tmp_path):
     uniqueid = server.model.join_caller("2002", "5550100", "Scripted Caller")
     await server.flush()
     events = await client.events_until_pong()
-    assert [e["Event"] for e in events] == ["QueueMemberPause"] * 4 + ["QueueCallerJoin"]
+    assert [e["Event"] for e in events] == (
+        ["QueueMemberPause"] * 4 + ["Newchannel", "QueueCallerJoin"])
     join = events[-1]
     assert (join["Uniqueid"], join["CallerIDNum"], join["Queue"]) == (uniqueid, "5550100", "2002")
 
@@ -556,8 +613,8 @@ def test_abandon_while_ringing_is_ringcanceled_then_abandon():
         ["NONE", "ABANDON", "1|1|7"],
     ]
     names = [item["Event"] for item in outputs if isinstance(item, dict)]
-    assert names[-4:] == ["QueueCallerAbandon", "QueueCallerLeave",
-                          "QueueMemberStatus", "QueueMemberStatus"]
+    assert names[-7:] == ["HangupRequest", "QueueCallerAbandon", "QueueCallerLeave",
+                          "SoftHangupRequest", "Hangup", "QueueMemberStatus", "QueueMemberStatus"]
     assert model.hangup_caller(uniqueid) is False
 
 
@@ -578,8 +635,9 @@ def test_nobody_answers_then_timeout():
     ]
     names = [item["Event"] for item in outputs if isinstance(item, dict)]
     assert names.count("AgentRingNoAnswer") == 3
-    assert names[-4:] == ["QueueMemberStatus", "QueueMemberStatus",
-                          "QueueCallerAbandon", "QueueCallerLeave"]
+    assert names[-9:] == ["QueueMemberStatus", "QueueMemberStatus",
+                          "QueueCallerAbandon", "QueueCallerLeave", "VarSet", "Newexten",
+                          "Newexten", "SoftHangupRequest", "Hangup"]
 
 
 def test_answered_call_counters_and_statuses():
@@ -606,3 +664,216 @@ def test_answered_call_counters_and_statuses():
     members = [m for m in model.queue_status(member="Carol") if m["Event"] == "QueueMember"]
     assert {m["LastCall"] for m in members} == {str(int(START) + 32)}
     assert model.hangup_caller(uniqueid) is False
+
+
+# ---------------------------------------------------------------------------------------------
+# The caller's channel, as Asterisk's call and dialplan events tell it
+# ---------------------------------------------------------------------------------------------
+
+
+def events_of(outputs: list, uniqueid: str | None = None) -> list[dict[str, str]]:
+    """The AMI events among `outputs` (only those about channel `uniqueid`, when given)."""
+    return [item for item in outputs
+            if isinstance(item, dict) and uniqueid in (None, item.get("Uniqueid"))]
+
+
+STORY_EVENTS = {"Newchannel", "QueueCallerJoin", "QueueCallerAbandon", "QueueCallerLeave",
+                "AgentConnect", "AgentComplete", "HangupRequest", "SoftHangupRequest", "Hangup"}
+
+
+def caller_story(events: list[dict[str, str]], uniqueid: str) -> list[str]:
+    """What the model says of one caller's channel, in order, with causes and Queue() result."""
+    story: list[str] = []
+    for event in events:
+        if event.get("Uniqueid") != uniqueid:
+            continue
+        name = event["Event"]
+        if name == "VarSet" and event["Variable"] == "QUEUESTATUS":
+            story.append(f"QUEUESTATUS={event['Value']}")
+        elif name == "Newexten" and "QueueCallerLeave" in story:  # the dialplan after Queue()
+            story.append(f"Newexten {event['Application']}")
+        elif name in STORY_EVENTS:
+            story.append(f"{name} {event['Cause']}" if "Cause" in event else name)
+    return story
+
+
+def hangup_fields(event: dict[str, str]) -> tuple[str, str, str]:
+    return event["Privilege"], event["Cause"], event.get("Cause-txt", "")
+
+
+def test_newchannel_precedes_queue_caller_join():
+    model = CallCenterModel(default_config(auto=False), START)
+    uniqueid = model.join_caller("2001", "5550030", "New")
+    newchannel, join = events_of(model.advance(START), uniqueid)[:2]
+    assert (newchannel["Event"], join["Event"]) == ("Newchannel", "QueueCallerJoin")
+    assert newchannel["Privilege"] == "call,all"
+    # Born ringing at priority 1 with no caller id yet, as in the recording.
+    assert (newchannel["ChannelState"], newchannel["ChannelStateDesc"], newchannel["Priority"],
+            newchannel["CallerIDNum"], newchannel["ConnectedLineName"]) == (
+        "4", "Ring", "1", "<unknown>", "<unknown>")
+    same = ("Channel", "Context", "Exten", "Uniqueid", "Linkedid")
+    assert [newchannel[k] for k in same] == [join[k] for k in same]
+
+
+def test_abandon_sends_hangup_request_before_queue_caller_abandon():
+    model = CallCenterModel(default_config(auto=False, answer_delay=(50.0, 60.0)), START)
+    uniqueid = model.join_caller("2000", "5550031", "Gives Up")
+    model.advance(START + 5)
+    assert model.hangup_caller(uniqueid)
+    events = events_of(model.advance(START + 5), uniqueid)
+    assert [e["Event"] for e in events] == [
+        "HangupRequest", "QueueCallerAbandon", "QueueCallerLeave", "SoftHangupRequest", "Hangup",
+    ]
+    request, abandon, _, soft, hangup = events
+    assert hangup_fields(request) == ("call,all", "0", "")
+    assert hangup_fields(soft) == ("call,all", "16", "")
+    assert hangup_fields(hangup) == ("call,all", "0", "Unknown")
+    channel = ("Channel", "ChannelState", "CallerIDNum", "Priority", "Uniqueid", "Linkedid")
+    for event in (request, soft, hangup):
+        assert [event[k] for k in channel] == [abandon[k] for k in channel]
+
+
+def test_timeout_sends_no_hangup_request_and_queuestatus_follows_the_leave():
+    model = CallCenterModel(default_config(auto=False, no_answer_ratio=1.0), START)
+    uniqueid = model.join_caller("2002", "5550032", "Waits Too Long", timeout=40)
+    events = events_of(model.advance(START + 60), uniqueid)
+    names = [e["Event"] for e in events]
+    assert "HangupRequest" not in names
+    leave = names.index("QueueCallerLeave")
+    assert names[leave - 1:] == ["QueueCallerAbandon", "QueueCallerLeave", "VarSet", "Newexten",
+                                 "Newexten", "SoftHangupRequest", "Hangup"]
+    varset, noop, hang, soft, hangup = events[leave + 1:]
+    assert (varset["Privilege"], varset["Variable"], varset["Value"]) == (
+        "dialplan,all", "QUEUESTATUS", "TIMEOUT")
+    assert [(e["Privilege"], e["Priority"], e["Extension"], e["Application"], e["AppData"])
+            for e in (noop, hang)] == [
+        ("dialplan,all", "5", "2002", "NoOp", "Queue 2002 result: TIMEOUT"),
+        ("dialplan,all", "6", "2002", "Hangup", ""),
+    ]
+    assert hangup_fields(soft) == ("call,all", "16", "")
+    assert hangup_fields(hangup) == ("call,all", "16", "Normal Clearing")
+    assert soft["Priority"] == hangup["Priority"] == "6"
+
+
+@pytest.mark.parametrize("ender", ["caller", "agent"])
+def test_answered_call_hangs_up_after_agent_complete(ender):
+    ratio = 1.0 if ender == "caller" else 0.0
+    config = default_config(auto=False, answer_delay=(2.0, 2.0), caller_hangup_ratio=ratio,
+                            bare_complete_ratio=0.0)
+    model = CallCenterModel(config, START)
+    uniqueid = model.join_caller("2001", "5550033", "Talker", talk_time=30)
+    outputs = model.advance(START + 60)
+    names = [e["Event"] for e in events_of(outputs, uniqueid)]
+    done = names.index("AgentComplete")
+    assert names[done:] == ["AgentComplete", "SoftHangupRequest", "Hangup"]
+    assert names[done - 1] == ("HangupRequest" if ender == "caller" else "AgentConnect")
+    assert names.count("HangupRequest") == (ender == "caller")
+    hangup = events_of(outputs, uniqueid)[-1]
+    assert hangup_fields(hangup) == ("call,all", "16", "Normal Clearing")
+    # The member's device goes idle after the caller's channel is gone.
+    assert [e["Event"] for e in events_of(outputs)][-2:] == ["QueueMemberStatus"] * 2
+    kind = "COMPLETECALLER" if ender == "caller" else "COMPLETEAGENT"
+    assert any(f"|{uniqueid}|2001|Carol|{kind}|2|30|1" in line for line in logged_lines(outputs))
+
+
+@pytest.mark.parametrize(("recorded", "ending"), [
+    ("1795904334.33", "abandon"), ("1795904379.121", "timeout"),
+    ("1795904319.1", "caller"), ("1795904323.9", "agent"),
+])
+def test_caller_channel_story_is_the_recorded_one(recorded, ending):
+    config = default_config(auto=False, answer_delay=(2.0, 2.0), bare_complete_ratio=0.0,
+                            caller_hangup_ratio=0.0, no_answer_ratio=float(ending == "timeout"))
+    model = CallCenterModel(config, START)
+    uniqueid = model.join_caller("2001", "5550034", "Story", talk_time=8,
+                                 patience=1 if ending == "abandon" else None,
+                                 timeout=20 if ending == "timeout" else None)
+    outputs = model.advance(START + 5)
+    if ending == "caller":
+        model.hangup_caller(uniqueid)
+    outputs += model.advance(START + 60)
+    assert caller_story(events_of(outputs), uniqueid) == caller_story(capture_events(), recorded)
+
+
+def test_every_caller_story_was_seen_on_a_real_asterisk():
+    recorded = capture_events()
+    known = {tuple(caller_story(recorded, e["Uniqueid"]))
+             for e in recorded if e["Event"] == "QueueCallerJoin"}
+    _, outputs = run_model(seed=11, hours=3, bare_complete_ratio=0.0)
+    events = events_of([*outputs, *every_ending()])
+    stories = Counter()
+    for join in (e for e in events if e["Event"] == "QueueCallerJoin"):
+        story = caller_story(events, join["Uniqueid"])
+        if story[-1].startswith("Hangup"):  # the call has ended
+            # EXITEMPTY takes Queue()'s TIMEOUT path in app_queue, with another QUEUESTATUS.
+            story = [step.replace("LEAVEEMPTY", "TIMEOUT") for step in story]
+            stories[tuple(story)] += 1
+    assert set(stories) <= known
+    assert len(stories) == 4 and sum(stories.values()) > 400
+
+
+def test_exit_empty_when_the_last_member_pauses():
+    model = CallCenterModel(leaving_config("2002", answer_delay=(50.0, 60.0)), START)
+    for n in (6, 7, 8):  # Frank, Grace, Heidi; Alice (penalty 1) is left
+        model.pause(f"Local/agent{n}@agents", "Meeting", queue="2002")
+    uniqueid = model.join_caller("2002", "5550035", "Left Alone")
+    model.advance(START + 5)
+    model.pause("Alice", "Lunch")  # while ringing: the caller leaves when the ring ends
+    outputs = model.advance(START + 5)
+    assert "EXITEMPTY" not in "".join(logged_lines(outputs))
+    outputs += model.advance(START + 60)
+    lines = [line.split("|", 5)[3:] for line in logged_lines(outputs) if uniqueid in line]
+    assert lines == [["Alice", "RINGNOANSWER", "15000"], ["NONE", "EXITEMPTY", "1|1|15"]]
+    events = events_of(outputs, uniqueid)
+    names = [e["Event"] for e in events]
+    assert names[-7:] == ["QueueCallerAbandon", "QueueCallerLeave", "VarSet", "Newexten",
+                          "Newexten", "SoftHangupRequest", "Hangup"]
+    assert "HangupRequest" not in names
+    assert (events[-5]["Variable"], events[-5]["Value"]) == ("QUEUESTATUS", "LEAVEEMPTY")
+    assert events[-4]["AppData"] == "Queue 2002 result: LEAVEEMPTY"
+    assert hangup_fields(events[-1]) == ("call,all", "16", "Normal Clearing")
+    [params] = [m for m in model.queue_status(queue="2002") if m["Event"] == "QueueParams"]
+    assert (params["Calls"], params["Abandoned"]) == ("0", "1")
+
+
+def test_exit_empty_when_the_last_member_logs_out_or_there_is_none():
+    model = CallCenterModel(leaving_config("2000", answer_delay=(50.0, 60.0)), START)
+    model.add_member("2000", "Local/agent9@agents")  # Ivan: the one member who will be left
+    for n in (1, 2, 3, 4):
+        model.pause(f"Local/agent{n}@agents", "Admin", queue="2000")
+    kept = model.join_caller("2001", "5550036", "Other Queue")  # 2001 does not leave when empty
+    first = model.join_caller("2000", "5550037", "First")  # rings Ivan
+    model.advance(START + 3)
+    assert model.remove_member("2000", "Local/agent9@agents")  # logs out while ringing
+    outputs = model.advance(START + 3)
+    second = model.join_caller("2000", "5550038", "Second")  # an empty queue: leaves at once
+    outputs += model.advance(START + 10)
+    exits = [line.split("|")[1:] for line in logged_lines(outputs) if "|EXITEMPTY|" in line]
+    assert exits == [[first, "2000", "NONE", "EXITEMPTY", "1", "1", "3"],
+                     [second, "2000", "NONE", "EXITEMPTY", "1", "1", "0"]]
+    assert [e["Value"] for e in events_of(outputs) if e["Event"] == "VarSet"] == ["LEAVEEMPTY"] * 2
+    assert kept in {e["Uniqueid"] for e in model.queue_status() if e["Event"] == "QueueEntry"}
+
+
+async def test_call_events_reach_only_sessions_that_ask_for_them(make_server):
+    server = await make_server()
+    agent_only = await logged_in(server, events="agent")
+    with_calls = await logged_in(server, events="agent,call")
+    everything = await logged_in(server)
+    for n in (6, 7, 8, 1):  # nobody can answer 2002: the caller times out
+        server.model.pause(f"Local/agent{n}@agents", "Meeting", queue="2002")
+    uniqueid = server.model.join_caller("2002", "5550039", "Filtered", timeout=5)
+    await server.step(10)
+    seen = {}
+    for name, client in (("agent", agent_only), ("call", with_calls), ("on", everything)):
+        events = await client.events_until_pong()
+        seen[name] = [e["Event"] for e in events if e.get("Uniqueid") == uniqueid]
+        if name == "agent":
+            assert {e["Privilege"] for e in events} == {"agent,all"}
+    assert seen["agent"] == ["QueueCallerJoin", "QueueCallerAbandon", "QueueCallerLeave"]
+    assert seen["call"] == ["Newchannel", "QueueCallerJoin", "QueueCallerAbandon",
+                            "QueueCallerLeave", "SoftHangupRequest", "Hangup"]
+    assert seen["on"] == ["Newchannel", "QueueCallerJoin", "QueueCallerAbandon",
+                          "QueueCallerLeave", "VarSet", "Newexten", "Newexten",
+                          "SoftHangupRequest", "Hangup"]
+    for client in (agent_only, with_calls, everything):
+        await client.close()

@@ -3,8 +3,10 @@
 `CallCenterModel.advance(t)` runs the model up to virtual time t (epoch seconds) and returns what
 a real Asterisk would have produced meanwhile, in order: AMI events (dicts in wire order, starting
 with ``Event``) and queue_log lines (strings without newline). Field names, field orders and
-event orderings follow the recording in ``tests/fixtures/lab_ami_capture.raw.gz``. No I/O, no
-clock reads, no asyncio: the shell decides what time it is.
+event orderings follow the recording in ``tests/fixtures/lab_ami_capture.raw.gz``: the queue
+(agent class) events, and the caller channel's own call and dialplan class events (Newchannel,
+HangupRequest, QUEUESTATUS, Newexten, SoftHangupRequest, Hangup). No I/O, no clock reads, no
+asyncio: the shell decides what time it is.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 Event = dict[str, str]
 Output = Event | str  # an AMI event or a queue_log line
 
-IDLE, INUSE, RINGING = 1, 2, 6  # Asterisk device states used by the model
+IDLE, INUSE, INVALID, UNAVAILABLE, RINGING = 1, 2, 4, 5, 6  # Asterisk device states
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom")
-_CHANNEL_STATE_DESC = {0: "Down", 5: "Ringing", 6: "Up"}
+_CHANNEL_STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
+_QUEUESTATUS = {"EXITWITHTIMEOUT": "TIMEOUT", "EXITEMPTY": "LEAVEEMPTY"}  # Queue()'s result
 _TRUE_WORDS = ("yes", "true", "y", "t", "1", "on")
 
 
@@ -54,6 +57,7 @@ class QueueConfig:
     wrapup: float = 3.0
     timeout: float = 240.0  # Queue() timeout: EXITWITHTIMEOUT
     weight: int = 0
+    leavewhenempty: bool = False  # callers leave (EXITEMPTY) when no member could answer
 
 
 @dataclass(frozen=True)
@@ -553,6 +557,9 @@ class CallCenterModel:
         uniqueid = self._new_uniqueid()
         channel = f"Local/{queue}@{self.config.caller_context}-{self._new_chan():08x};2"
         leg = _Leg(channel, uniqueid, linkedid, self.config.caller_context, queue, 4)
+        # The channel is born ringing at priority 1, before its caller id is set.
+        self._emit("Newchannel", _channel_block("", replace(leg, priority=1), 4, "", ""),
+                   "call,all")
         position = len(q.entries) + 1
         call = _Call(queue, leg, num, name, self.now, position, talk_time)
         q.entries.append(call)
@@ -565,7 +572,12 @@ class CallCenterModel:
         return call
 
     def _dispatch(self) -> None:
-        """Ring members for every waiting caller that is not ringing, oldest caller first."""
+        """Empty leavewhenempty queues of callers not ringing (EXITEMPTY), then ring members for
+        every waiting caller that is not ringing, oldest caller first."""
+        for q in self._queues.values():
+            if q.config.leavewhenempty and q.entries and self._empty(q):
+                for call in [c for c in q.entries if not c.ringing]:
+                    self._give_up(call, "EXITEMPTY")
         waiting = [
             call
             for q in self._queues.values()
@@ -602,6 +614,13 @@ class CallCenterModel:
             q.rr_next = members.index(pick) + 1
             return [pick]
         return [tier[0]]  # linear
+
+    def _empty(self, q: _Queue) -> bool:
+        """leavewhenempty's test: every member paused, unavailable or invalid (or none at all)."""
+        return all(
+            m.paused or self._phones[m.interface].status in (INVALID, UNAVAILABLE)
+            for m in q.members.values()
+        )
 
     def _available(self, m: _Member, qc: QueueConfig) -> bool:
         phone = self._phones[m.interface]
@@ -700,13 +719,14 @@ class CallCenterModel:
         call.ringing.clear()
 
     def _give_up(self, call: _Call, outcome: str) -> None:
-        """The caller leaves unanswered: ABANDON (hung up) or EXITWITHTIMEOUT."""
+        """The caller leaves unanswered: ABANDON (hung up), EXITWITHTIMEOUT or EXITEMPTY."""
         if call.state != "waiting":
             return
         q = self._queues[call.queue]
-        if outcome == "EXITWITHTIMEOUT":
+        if outcome != "ABANDON":
             self._no_answer(call)
         else:
+            self._call_event(call, "HangupRequest", [("Cause", "0")])
             ms = int((self.now - call.ring_start) * 1000)
             for interface in call.ringing:
                 name = self._member_name(call.queue, interface)
@@ -729,7 +749,35 @@ class CallCenterModel:
         q.abandoned += 1
         if waited <= q.config.service_level:
             q.abandoned_in_sl += 1
+        if outcome == "ABANDON":
+            self._hang_up(call, "0")
+        else:  # Queue() returns: the dialplan logs its result and hangs up
+            status = _QUEUESTATUS[outcome]
+            self._emit("VarSet", [
+                *self._caller_block(call), ("Variable", "QUEUESTATUS"), ("Value", status),
+            ], "dialplan,all")
+            self._newexten(call, "NoOp", f"Queue {call.queue} result: {status}")
+            self._newexten(call, "Hangup", "")
+            self._hang_up(call, "16")
         self._stop_ringing(call)
+
+    def _newexten(self, call: _Call, application: str, data: str) -> None:
+        """The caller's channel runs the dialplan's next priority."""
+        call.leg.priority += 1
+        self._emit("Newexten", [
+            *self._caller_block(call), ("Extension", call.leg.exten),
+            ("Application", application), ("AppData", data),
+        ], "dialplan,all")
+
+    def _hang_up(self, call: _Call, cause: str) -> None:
+        """The caller's channel goes: SoftHangupRequest, then Hangup with `cause`."""
+        self._call_event(call, "SoftHangupRequest", [("Cause", "16")])
+        text = "Normal Clearing" if cause == "16" else "Unknown"
+        self._call_event(call, "Hangup", [("Cause", cause), ("Cause-txt", text)])
+
+    def _call_event(self, call: _Call, name: str, tail: list[tuple[str, str]]) -> None:
+        """A call-class event of the caller's channel: its snapshot block, then `tail`."""
+        self._emit(name, [*self._caller_block(call), *tail], "call,all")
 
     def _complete(self, call: _Call, ender: str) -> None:
         """The bridge ends: AgentComplete + COMPLETECALLER/COMPLETEAGENT, counters, phone idle."""
@@ -743,6 +791,8 @@ class CallCenterModel:
             ("Queue", call.queue), ("Interface", call.agent), ("MemberName", name),
             ("HoldTime", str(call.hold_time)), ("TalkTime", str(talk)), ("Reason", ender),
         ]
+        if ender == "caller":
+            self._call_event(call, "HangupRequest", [("Cause", "0")])
         if self._rng.random() < self.config.bare_complete_ratio:
             self._emit("AgentComplete", tail)
         else:
@@ -753,6 +803,7 @@ class CallCenterModel:
         event = "COMPLETECALLER" if ender == "caller" else "COMPLETEAGENT"
         self._log(call.leg.uniqueid, call.queue, name, event,
                   f"{call.hold_time}|{talk}|{call.orig_position}")
+        self._hang_up(call, "16")
         call.state = "done"
         del self._calls[call.leg.uniqueid]
         memberships = self._memberships(call.agent)
@@ -874,8 +925,8 @@ class CallCenterModel:
 
     # ---- building outputs ---------------------------------------------------------------------
 
-    def _emit(self, name: str, body: list[tuple[str, str]]) -> None:
-        event: Event = {"Event": name, "Privilege": "agent,all"}
+    def _emit(self, name: str, body: list[tuple[str, str]], privilege: str = "agent,all") -> None:
+        event: Event = {"Event": name, "Privilege": privilege}
         if self.config.timestamps:
             event["Timestamp"] = f"{self.now:.6f}"
         event.update(body)
