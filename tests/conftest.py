@@ -36,6 +36,37 @@ def pg_url():
         admin.close()
 
 
+MYSQL_ADMIN_URL = os.environ.get("WALLBOARD_TEST_MYSQL", "mysql://root@127.0.0.1:3306/mysql")
+
+
+@pytest.fixture
+def mysql_url():
+    """A fresh MariaDB/MySQL database for one test (over TCP), dropped afterwards."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(MYSQL_ADMIN_URL)
+    try:
+        import pymysql
+
+        admin = pymysql.connect(
+            host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+            user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
+            autocommit=True, connect_timeout=5,
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - any failure means "no service"
+        _unavailable("MariaDB", exc)
+    name = "wallboard_test_" + uuid.uuid4().hex[:12]
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}`")
+    url = MYSQL_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 
