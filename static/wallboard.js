@@ -252,10 +252,10 @@ function createQueueTile() {
   return tile;
 }
 
-function updateQueueTile(tile, { name, queue }) {
+function updateQueueTile(tile, { name, queue, label }) {
   const s = summarize(queue);
   tile.dataset.queue = name;
-  setText(tile.querySelector(".queue-name"), name);
+  setText(tile.querySelector(".queue-name"), label || name);
   setText(tile.querySelector(".queue-sl"), typeof s.slSeconds === "number" ? `SL ${s.slSeconds} s` : "");
   const waiting = tile.querySelector(".waiting");
   setText(waiting, String(s.waiting));
@@ -329,26 +329,76 @@ function updateAgentTile(tile, agent) {
   }
 }
 
-function renderConnection(connection) {
+function linkWords(info) {
+  // One PBX's AMI link and history source, as a pill's class and text.
+  if (info.ami === false) return ["pill-ok", "no AMI link"];
+  if (info.connected) return ["pill-ok", "linked"];
+  if (!(info.since > 0)) return ["pill-warn", "not linked"];
+  return ["pill-alert", `link down since ${formatClock(info.since)}`];
+}
+
+function renderConnection(connection, pbxs) {
   const pill = $("pbx");
   const banner = $("pbx-banner");
   if (!connection) return;
+  const names = Object.keys(pbxs || {}).sort(collator.compare);
+  const problems = names
+    .filter((name) => pbxs[name].history_ok === false)
+    .map((name) => `${names.length > 1 ? name + " " : ""}history: ${pbxs[name].history_error}`);
+  if (names.length > 1) {
+    // Several PBXs: the pill counts the links up; the banner names those down.
+    const linked = names.filter((name) => pbxs[name].ami === false || pbxs[name].connected);
+    const down = names.filter((name) => pbxs[name].ami !== false && !pbxs[name].connected && pbxs[name].since > 0);
+    pill.className = `pill ${down.length ? "pill-alert" : linked.length === names.length ? "pill-ok" : "pill-warn"}`;
+    pill.title = connection.error || "";
+    setText(pill, `${linked.length} of ${names.length} PBXs linked`);
+    const lines = down.map((name) => `${name}: link down since ${formatClock(pbxs[name].since)} — its figures may be out of date`);
+    setText(banner, [...lines, ...problems].join(" · "));
+    banner.hidden = lines.length + problems.length === 0;
+    return;
+  }
   pill.title = connection.error || "";
   if (connection.connected) {
     pill.className = "pill pill-ok";
     setText(pill, "PBX linked");
-    banner.hidden = true;
+    setText(banner, problems.join(" · "));
+    banner.hidden = problems.length === 0;
   } else if (!(connection.since > 0)) {
     // never linked yet (starting up, or a server without an AMI connection)
     pill.className = "pill pill-warn";
     setText(pill, "PBX not linked");
-    banner.hidden = true;
+    setText(banner, problems.join(" · "));
+    banner.hidden = problems.length === 0;
   } else {
     pill.className = "pill pill-alert";
     setText(pill, "PBX link down");
-    setText(banner, `PBX link down since ${formatClock(connection.since)} — figures may be out of date`);
+    setText(banner, [`PBX link down since ${formatClock(connection.since)} — figures may be out of date`, ...problems].join(" · "));
     banner.hidden = false;
   }
+}
+
+function createPbxGroup() {
+  const group = el("section", "pbx-group");
+  const head = el("header", "pbx-head");
+  head.append(el("h2", "pbx-name"), el("span", "pill pbx-link"), el("span", "pbx-history"));
+  group.append(head, el("div", "queues pbx-queues"));
+  return group;
+}
+
+function updatePbxGroup(group, { pbx, info, names, queues }) {
+  group.dataset.pbx = pbx;
+  setText(group.querySelector(".pbx-name"), pbx);
+  const [level, words] = linkWords(info);
+  const link = group.querySelector(".pbx-link");
+  link.className = `pill pbx-link ${level}`;
+  link.title = info.error || "";
+  setText(link, words);
+  setText(group.querySelector(".pbx-history"), info.history_ok === false ? `history: ${info.history_error}` : "");
+  group.classList.toggle("down", level === "pill-alert");
+  const prefix = `${pbx}/`;
+  const tiles = names.map((name) => ({ name, queue: queues[name], label: name.startsWith(prefix) ? name.slice(prefix.length) : name }));
+  reconcile(group.querySelector(".pbx-queues"), tiles, (item) => item.name, createQueueTile, updateQueueTile);
+  group.querySelector(".pbx-queues").hidden = tiles.length === 0;
 }
 
 let state = null;
@@ -357,9 +407,19 @@ function render() {
   if (!state) return;
   const queues = state.queues || {};
   const names = Object.keys(queues).sort(collator.compare);
-  renderConnection(state.connection);
+  const pbxs = state.pbxs || {};
+  const pbxNames = Object.keys(pbxs).sort(collator.compare);
+  renderConnection(state.connection, pbxs);
 
-  reconcile($("queues"), names.map((name) => ({ name, queue: queues[name] })), (item) => item.name, createQueueTile, updateQueueTile);
+  // Several PBXs: a group per PBX with its link, so one PBX down never blanks the others.
+  const grouped = pbxNames.length > 1;
+  $("queues").classList.toggle("grouped", grouped);
+  if (grouped) {
+    const groups = pbxNames.map((pbx) => ({ pbx, info: pbxs[pbx], queues, names: names.filter((name) => queues[name].pbx === pbx) }));
+    reconcile($("queues"), groups, (group) => `pbx\u0000${group.pbx}`, createPbxGroup, updatePbxGroup);
+  } else {
+    reconcile($("queues"), names.map((name) => ({ name, queue: queues[name] })), (item) => item.name, createQueueTile, updateQueueTile);
+  }
   $("queues-empty").hidden = names.length > 0;
 
   const callers = [];

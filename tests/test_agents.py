@@ -136,7 +136,8 @@ async def test_names_learned_from_the_ami_capture(tmp_path: Path) -> None:
     server = AmiReplayServer(status=capture.status_blocks[0], stream=capture.events)
     await server.start()
     settings = Settings(db=str(tmp_path / "w.db"), timezone="UTC", ami_host="127.0.0.1",
-                        ami_port=server.port, ami_user="wallboard", ami_secret="secret")  # fmt: skip
+                        ami_port=server.port, ami_user="wallboard", ami_secret="secret",
+                        queue_log=str(tmp_path / "queue_log"))  # history: the file imported  # fmt: skip
     live = build_live(settings, store, clock=lambda: 1795904600.0)
     await live.start()
     try:

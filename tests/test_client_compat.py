@@ -249,10 +249,12 @@ def test_distribution_by_queue_is_a_report_of_the_catalogue(site) -> None:
     assert rows == [
         {"Queue": "2000", "Received": "4", "Answered": "2", "% Answered": "50.00",
          "Unanswered": "2", "% Unanswered": "100.00", "Abandoned": "1", "Avg Wait": "25",
-         "Avg Call Time": "120", "Service Level": "50.00"},
+         "Avg Call Time": "120", "Service Level": "50.00",
+         "Abandon Unknown": "0"},
         {"Queue": "2001", "Received": "2", "Answered": "2", "% Answered": "50.00",
          "Unanswered": "0", "% Unanswered": "0.00", "Abandoned": "0", "Avg Wait": "13",
-         "Avg Call Time": "240", "Service Level": "100.00"},
+         "Avg Call Time": "240", "Service Level": "100.00",
+         "Abandon Unknown": "0"},
     ]  # fmt: skip
     restricted = get(site, "reports/distribution_by_queue", user="sales", start=DAY, end=DAY)
     assert [r["Queue"] for r in restricted["rows"]] == ["2000"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import pytest_asyncio
 
 from tests.browser_support import Demo
 from tests.installed import ROOT, installed_venv, self_signed
-from wallboard.config import TABLES, load_settings, setting_names
+from wallboard.config import TABLES, PbxSettings, load_settings, setting_names
 from wallboard.simulator.model import CallCenterModel, default_config
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -82,19 +83,29 @@ def test_the_unit_and_the_example_settings_agree() -> None:
 
 
 def test_the_example_settings_file_holds_every_setting(tmp_path: Path) -> None:
-    text = (DEPLOY / "wallboard.toml").read_text()
+    text, marker, pbx_tables = (DEPLOY / "wallboard.toml").read_text().partition("\n# [[pbx]]\n")
+    assert marker, "the [[pbx]] tables are documented at the end"
     named = set(re.findall(r"^#? ?([a-z_]+) = ", text, re.M))
     named |= set(re.findall(r"^#? ?\[(?:wallboard\.)?([a-z_]+)\]", text, re.M)) - {"wallboard"}
-    assert named == set(setting_names())
+    assert named | {"pbx"} == set(setting_names())
     uncommented = "\n".join(line.removeprefix("# ") for line in text.splitlines()
                             if re.match(r'^# ?([a-z_]+ = |"|\[)', line) or not line.startswith("#"))  # fmt: skip
     loaded = tomllib.loads(uncommented)  # the commented values are valid too
     everything = loaded["wallboard"] | {table: loaded[table] for table in TABLES if table in loaded}
-    assert set(everything) == set(setting_names())
+    assert set(everything) | {"pbx"} == set(setting_names())
     path = tmp_path / "all.toml"
     path.write_text(uncommented)
     assert load_settings(path, environ={}).agents == {"PJSIP/2001": "Judy", "Agent/1001": "Ivan"}
     load_settings(DEPLOY / "wallboard.toml", environ={})
+    # The [[pbx]] examples, uncommented in place of the flat PBX settings: every key of a PBX
+    # is shown, and they load (a file, a table and AMI alone).
+    examples = "\n".join(line.removeprefix("# ") for line in (marker + pbx_tables).splitlines()
+                         if re.match(r"^# ([a-z_]+ = |\[\[pbx\]\])", line))  # fmt: skip
+    keys = set(re.findall(r"^([a-z_]+) = ", examples, re.M))
+    assert keys == {f.name for f in dataclasses.fields(PbxSettings)}
+    path.write_text('[wallboard]\ntimezone = "UTC"\n' + examples)
+    pbxs = load_settings(path, environ={}).pbxs
+    assert [p.history for p in pbxs] == ["queue_log", "table", "ami"]
 
 
 # -- nginx in front -----------------------------------------------------------------------------

@@ -209,9 +209,11 @@ def test_connection_changes() -> None:
     p = s.apply(Connection(False, "cannot connect"), T0)
     assert p["connection"] == {"since": T0, "error": "cannot connect"}
     p = s.apply(Connection(False, "still down"), T0 + 5)
-    assert p == {"connection": {"error": "still down"}}
+    assert p == {"connection": {"error": "still down"},
+                 "pbxs": {"default": {"error": "still down"}}}  # fmt: skip
     p = s.apply(Connection(True), T0 + 9)
-    assert p == {"connection": {"connected": True, "since": T0 + 9, "error": ""}}
+    assert p["connection"] == {"connected": True, "since": T0 + 9, "error": ""}
+    assert p["pbxs"] == {"default": {"connected": True, "since": T0 + 9, "error": ""}}
     assert s.apply(Connection(True), T0 + 10) == {}
 
 
@@ -265,6 +267,7 @@ def test_reset_keeps_todays_counters_and_queues_with_calls() -> None:
     snap = s.snapshot()
     assert snap["queues"]["q"]["counters"]["answered"] == 1
     assert snap["queues"]["logonly"] == {
+        "pbx": "default",
         "params": {},
         "members": {},
         "callers": {},
@@ -314,6 +317,7 @@ def test_counters_follow_call_changes() -> None:
         "max_wait": 15,
         "sl_within": 1,
         "sl_unanswered_over": 0,
+        "abandon_unknown": 0,
         "service_level": 20,
     }
     done = answered_call("q", "c1", T0, wait=15, talk=42)
@@ -630,7 +634,7 @@ def realtime_state() -> CallCenterState:
 
 def test_realtime_view_shape_and_formulas() -> None:
     view = realtime_view(realtime_state().snapshot(), make_view(), T0 + 10)
-    assert list(view) == ["waiting calls", "summary", "agents"]
+    assert list(view) == ["waiting calls", "summary", "agents", "pbxs"]
     assert view["waiting calls"]["sales"] == {
         "1": {"calleridNum": "100", "calleridName": "First", "waitTime": "85"},
         "2": {"calleridNum": "200", "calleridName": "Second", "waitTime": "15"},
@@ -659,6 +663,7 @@ def test_realtime_view_shape_and_formulas() -> None:
         "maxWaitTime": "85", "staffed": "3", "talking": "1", "auxiliary": "1",
         "answeredCals": "3", "unansweredCalls": "2", "abandonRate": "20.00",
         "averageWaitTime": "13", "averageCallTime": "00:00:46", "callsWaiting": "2",
+        "pbx": "default", "Abandon Unknown": "0",
     }  # fmt: skip
     agents = view["agents"]["sales"]
     assert {k: agents["Bob"][k] for k in list(agents["Bob"])[:8]} == {
@@ -693,7 +698,7 @@ def test_realtime_view_filters_queues() -> None:
     assert list(realtime_view(snap, make_view(chosen=["sales", "nope"]), T0)["agents"]) == ["sales"]
     assert realtime_view(snap, make_view({"support"}, (), ["sales"]), T0)["summary"]["queue"] == {}
     empty = realtime_view({}, make_view(), T0)
-    assert empty == {"waiting calls": {}, "summary": {"queue": {}}, "agents": {}}
+    assert empty == {"waiting calls": {}, "summary": {"queue": {}}, "agents": {}, "pbxs": {}}
 
 
 def test_formula_helpers() -> None:

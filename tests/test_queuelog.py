@@ -194,6 +194,58 @@ def test_database_row_with_bad_time_is_rejected():
     assert isinstance(bad, Rejected) and bad.reason == "bad_epoch"
 
 
+def test_database_row_times_in_every_form_asterisk_writes():
+    from datetime import datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    base = {"callid": "1795904319.1", "queuename": "2001", "agent": "Carol", "event": "CONNECT",
+            "data": "2|1795904320.2|2"}  # fmt: skip
+    madrid = ZoneInfo("Europe/Madrid")  # UTC+1 in November
+    forms = {
+        "naive DATETIME(6)": (datetime(2026, 11, 28, 23, 18, 42, 250000), madrid),
+        "aware TIMESTAMPTZ": (datetime(2026, 11, 28, 22, 18, 42, 250000, tzinfo=UTC), madrid),
+        "CHAR with fraction": ("2026-11-28 23:18:42.250000", madrid),
+        "CHAR padded": ("2026-11-28 23:18:42.25      ", madrid),
+        "text with an offset": ("2026-11-28T23:18:42.25+01:00", UTC),
+        "integer epoch": (1795904322, madrid),
+        "Decimal epoch": (Decimal("1795904322.250000"), madrid),
+        "float epoch": (1795904322.25, madrid),
+        "numeric text epoch": ("1795904322.25", madrid),
+        "bytes": (b"2026-11-28 23:18:42.25", madrid),
+    }
+    for what, (stamp, tz) in forms.items():
+        parsed = parse_db_row({**base, "time": stamp}, tz)
+        assert isinstance(parsed, Record), what
+        expected = 0.0 if what == "integer epoch" else 0.25
+        assert (parsed.time, parsed.fraction, parsed.wait) == (1795904322, expected, 2), what
+    assert parse_db_row({**base, "time": "1795904322"}).fraction == 0.0
+
+
+def test_database_rows_that_are_not_events_are_rejected_never_raised():
+    from decimal import Decimal
+
+    base = {"callid": "u", "queuename": "q", "agent": "a", "event": "PAUSE", "data": "x"}
+    for stamp in (None, "", "0000-00-00 00:00:00", -5, float("nan"), float("inf"),
+                  Decimal("NaN"), True, object(), b"\xff\xfe", "12:00"):  # fmt: skip
+        bad = parse_db_row({**base, "time": stamp})
+        assert isinstance(bad, Rejected) and bad.reason == "bad_epoch", stamp
+    assert parse_db_row({**base, "time": 1, "agent": b"\xff"}).reason == "bad_utf8"
+    assert parse_db_row({**base, "time": 1, "data": "a\x00b"}).reason == "binary"
+    assert parse_db_row({**base, "time": 1, "event": None}).reason == "field_count"
+    # bytes columns (VARBINARY) decode as UTF-8
+    assert parse_db_row({**base, "time": 1, "agent": "Zoë".encode()}).agent == "Zoë"
+
+
+@given(st.dictionaries(
+    st.sampled_from(["time", "callid", "queuename", "agent", "event", "data", "data1", "data5"]),
+    st.one_of(st.none(), st.text(max_size=30), st.binary(max_size=10), st.integers(),
+              st.floats(), st.datetimes(), st.decimals()),
+))  # fmt: skip
+def test_parse_db_row_never_raises(row):
+    assert isinstance(parse_db_row(row), (Record, Rejected))
+
+
 def _careful(line: str):
     """The careful decoder alone, for comparison with the fast paths."""
     from wallboard.history import queuelog

@@ -73,6 +73,7 @@ def test_sample_answered_calls_by_queue(client):
             {"Queue": "2000", "Received": "1", "% Calls": "33.33"},
             {"Queue": "2002", "Received": "2", "% Calls": "66.67"},
         ],
+        "gaps": [],
     }  # fmt: skip
 
 
@@ -201,7 +202,7 @@ def test_queues_and_agents(client):
     assert names == sorted(names)
     assert {"2000", "2002", "sales", "support", "ALL", "NONE"} == set(names)
     assert next(q for q in queues if q["queue"] == "ALL") == {
-        "queue_id": "-1", "queue": "ALL", "queue_name": "ALL",
+        "queue_id": "-1", "queue": "ALL", "queue_name": "ALL", "pbx": "",
     }  # fmt: skip
     sales = next(q for q in queues if q["queue"] == "sales")
     assert ok(client, entity=f"queues/{sales['queue_id']}") == {"data": [sales]}
@@ -209,7 +210,7 @@ def test_queues_and_agents(client):
     assert [a["agent"] for a in agents] == [
         "ALL", "Alice", "Bob", "Carol", "Regina Spek", "Travis Spencer",
     ]  # fmt: skip
-    assert all(set(a) == {"agent_id", "agent", "agent_name", "aliases"} for a in agents)
+    assert all(set(a) == {"agent_id", "agent", "agent_name", "aliases", "pbx"} for a in agents)
     bob = next(a for a in agents if a["agent"] == "Bob")
     assert ok(client, entity=f"agents/{bob['agent_id']}") == {"data": [bob]}
     error(get(client, entity="queues/999"), 404, "queue_not_found")
@@ -248,7 +249,7 @@ def test_realtime_with_live_state(client):
     app.state.live = SimpleNamespace(state=SimpleNamespace(snapshot=lambda: snapshot))
     try:
         everything = ok(client, entity="realtime")
-        assert set(everything) == {"waiting calls", "summary", "agents"}
+        assert set(everything) == {"waiting calls", "summary", "agents", "pbxs"}
         assert set(everything["summary"]["queue"]) == {"sales", "support"}
         assert everything["waiting calls"]["sales"]["1"]["calleridNum"] == "555"
         assert everything["summary"]["queue"]["sales"]["Received"] == "4"

@@ -12,6 +12,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -95,29 +96,55 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
 def build_live(
     settings: Settings, store: Store, clock: Callable[[], float] = time.time
 ) -> LiveService:
-    """The live side: state, hub, and the AMI listener and queue_log follower the settings
-    ask for, wired into one LiveService."""
-    from wallboard.history.ingest import Ingester, QueueLogFollower, process_owner
+    """The live side: state, hub, and per PBX its AMI listener and its history source (the
+    queue_log file, the realtime table, or AMI itself), wired into one LiveService."""
+    from wallboard.history.ingest import ImportSummary, Ingester, QueueLogFollower, process_owner
+    from wallboard.history.naming import Naming
     from wallboard.live.ami import AmiListener
+    from wallboard.live.amihistory import AmiHistory
     from wallboard.live.hub import Hub
     from wallboard.live.state import CallCenterState
 
-    state = CallCenterState(settings.timezone, settings.service_level_for)
+    pbxs = settings.pbxs
+    state = CallCenterState(
+        settings.timezone, settings.service_level_for,
+        {p.name: (bool(p.ami_host), p.history) for p in pbxs} or None, settings.qualified,
+    )  # fmt: skip
     # The hub looks for quiet views twice per heartbeat, so a ping is never late by a second.
     hub = Hub(state.snapshot, clock, heartbeat=settings.ws_heartbeat,
               tick=min(1.0, settings.ws_heartbeat / 2))  # fmt: skip
     live = LiveService(settings, store, state, hub, clock)
-    listener = None
-    if settings.ami_host:
-        listener = AmiListener.from_settings(settings, state, live.publish, clock)
-    follower = None
-    if settings.queue_log:
+    ingester = None
+    if pbxs:  # every history source feeds one call tracker (it holds the ingest lease)
         ingester = Ingester(store, settings.stale_call_timeout, keep_changes=True,
                             owner=process_owner("wallboard serve"))  # fmt: skip
-        follower = QueueLogFollower(
-            ingester, settings.queue_log, settings.follow_interval, live.apply_changes
-        )
-    live.attach(listener, follower)
+    listeners: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
+    for pbx in pbxs:
+        assert ingester is not None
+        naming = Naming(pbx.name, settings.qualified)
+        history = None
+        if pbx.history == "queue_log":
+            sources[pbx.name] = QueueLogFollower(
+                ingester, pbx.queue_log or "", settings.follow_interval, live.apply_changes,
+                naming=naming,
+            )
+        elif pbx.history == "table":
+            from wallboard.history.tablefollow import QueueLogTableFollower
+
+            sources[pbx.name] = QueueLogTableFollower(
+                ingester, pbx, naming, settings.timezone, settings.follow_interval,
+                live.apply_changes, on_status=live.source_status(pbx.name),
+            )  # fmt: skip
+        elif pbx.history == "ami":
+            history = sources[pbx.name] = AmiHistory(
+                ingester, store, naming, ImportSummary(), live.apply_changes, clock=clock
+            )
+        if pbx.ami_host:
+            listeners[pbx.name] = AmiListener.from_settings(
+                settings, state, live.publish, clock, pbx=pbx, naming=naming, history=history
+            )
+    live.attach(listeners, sources)
     return live
 
 

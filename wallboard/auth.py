@@ -29,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from wallboard.config import Settings
 from wallboard.errors import TOO_MANY_REQUESTS, UNAUTHORIZED, WallboardError
 from wallboard.history.database import Transaction
+from wallboard.history.naming import pbx_of
 from wallboard.history.store import Store
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ class User:
     display: str | None = None  # set when authenticated through a display token
 
     def sees_queue(self, queue: str) -> bool:
-        return not self.queues or queue in self.queues
+        """Allowed this queue: named, or on a PBX named ("site-a" for site-a/2000)."""
+        return not self.queues or queue in self.queues or pbx_of(queue) in self.queues
 
     def sees_agent(self, agent: str) -> bool:
         return not self.agents or agent in self.agents

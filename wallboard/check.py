@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from wallboard.config import Settings, setting_names, shown_value
+from wallboard.config import PbxSettings, Settings, setting_names, shown_value
 from wallboard.history.queuelog import Rejected, parse_line
 
 TAIL_LINES = 1000
@@ -92,18 +92,21 @@ def _ago(seconds: float) -> str:
     return f"{seconds:.0f} s ago"
 
 
-def check_queue_log(settings: Settings, now: float) -> list[Finding]:
-    path = settings.queue_log
+def check_queue_log(
+    settings: Settings, now: float, path: str | None = None, topic: str = "queue_log"
+) -> list[Finding]:
+    """The queue_log file (`path`, the flat setting by default): there, readable, parsing."""
+    path = path if path is not None else settings.queue_log
     if not path:
-        return [warn("queue_log", "none set: today's counters (answered, abandoned, service"
+        return [warn(topic, "none set: today's counters (answered, abandoned, service"
                                   " level) and the reports get no new calls")]  # fmt: skip
     try:
         os.stat(path)
     except FileNotFoundError:
-        return [fail("queue_log", f"{path} does not exist (Asterisk writes it when"
+        return [fail(topic, f"{path} does not exist (Asterisk writes it when"
                                   " logger.conf has queue_log = yes)")]  # fmt: skip
     except PermissionError:
-        return [fail("queue_log", f"{path} cannot be reached by user {_user_name()}: a folder on"
+        return [fail(topic, f"{path} cannot be reached by user {_user_name()}: a folder on"
                                   " its path is not searchable (docs/deploy.md)")]  # fmt: skip
     try:
         with open(path, "rb") as handle:
@@ -111,16 +114,16 @@ def check_queue_log(settings: Settings, now: float) -> list[Finding]:
             handle.seek(max(0, size - TAIL_BYTES))
             tail = handle.read()
     except PermissionError:
-        return [fail("queue_log", f"{path} is not readable by user {_user_name()}: add that user"
+        return [fail(topic, f"{path} is not readable by user {_user_name()}: add that user"
                                   " to the file's group (docs/deploy.md)")]  # fmt: skip
     except OSError as exc:
-        return [fail("queue_log", f"{path}: {exc.strerror or exc}")]
+        return [fail(topic, f"{path}: {exc.strerror or exc}")]
     lines = tail.split(b"\n")
     if size > TAIL_BYTES:
         lines = lines[1:]  # the first may be cut
     lines = [line for line in lines if line.strip()][-TAIL_LINES:]
     if not lines:
-        return [warn("queue_log", f"{path}: readable, empty ({_size(size)})")]
+        return [warn(topic, f"{path}: readable, empty ({_size(size)})")]
     parsed = [parse_line(line) for line in lines]
     rejected = [r for r in parsed if isinstance(r, Rejected)]
     times = [r.time for r in parsed if not isinstance(r, Rejected)]
@@ -129,17 +132,26 @@ def check_queue_log(settings: Settings, now: float) -> list[Finding]:
         head += f", last line {_ago(now - max(times))}"
     if len(rejected) > NOT_A_QUEUE_LOG * len(lines):
         example = rejected[0]
-        return [fail("queue_log", f"{head}; not a queue_log: {len(rejected)} of the last"
+        return [fail(topic, f"{head}; not a queue_log: {len(rejected)} of the last"
                                   f" {len(lines)} lines do not parse ({example.reason}:"
                                   f" {example.raw[:60]!r})")]  # fmt: skip
     if rejected:
         reasons = sorted({r.reason for r in rejected})
-        return [warn("queue_log", f"{head}; {len(rejected)} of the last {len(lines)} lines do not"
+        return [warn(topic, f"{head}; {len(rejected)} of the last {len(lines)} lines do not"
                                   f" parse ({', '.join(reasons)}): they are kept as rejected")]  # fmt: skip
-    return [ok("queue_log", f"{head}; the last {len(lines)} lines parse")]
+    return [ok(topic, f"{head}; the last {len(lines)} lines parse")]
 
 
-def check_ami(settings: Settings, wait: float) -> list[Finding]:
+def check_ami(
+    settings: Settings, wait: float, pbx: PbxSettings | None = None, prefix: str = ""
+) -> list[Finding]:
+    """One PBX's AMI link (the flat settings by default); topics start with `prefix`."""
+    source: Any = pbx if pbx is not None else settings
+    found = [Finding(f.status, prefix + f.topic, f.text) for f in _check_ami(source, wait)]
+    return found
+
+
+def _check_ami(settings: Any, wait: float) -> list[Finding]:
     from wallboard.live.probe import asterisk_release, probe_ami
 
     if not settings.ami_host:
@@ -199,6 +211,33 @@ def check_ami(settings: Settings, wait: float) -> list[Finding]:
         found.append(warn("events", "no FullyBooted after login: the AMI user may lack"
                                     " read = system (restarts are then seen only as a lost link)"))  # fmt: skip
     return found
+
+
+def check_pbxs(settings: Settings, wait: float, now: float) -> list[Finding]:
+    """Each PBX's history source and AMI link (topics named after the PBX when there are
+    several); the flat settings' warnings when there is none."""
+    if not settings.pbx:
+        return [*check_queue_log(settings, now), *check_ami(settings, wait)]
+    found: list[Finding] = []
+    for pbx in settings.pbx:
+        prefix = f"{pbx.name} " if len(settings.pbx) > 1 else ""
+        found += check_history(settings, pbx, now, prefix)
+        found += check_ami(settings, wait, pbx, prefix)
+    return found
+
+
+def check_history(settings: Settings, pbx: PbxSettings, now: float, prefix: str) -> list[Finding]:
+    """Where one PBX's history comes from, and whether it can be read."""
+    if pbx.history == "queue_log":
+        return check_queue_log(settings, now, pbx.queue_log, prefix + "queue_log")
+    if pbx.history == "table":
+        from wallboard.history.tablefollow import probe_table
+
+        readable, text = probe_table(pbx, settings.timezone)
+        return [(ok if readable else fail)(prefix + "queue_log", text)]
+    return [ok(prefix + "history", "derived from AMI (no queue_log, no table): give the AMI user"
+                                   " read = call (and dialplan) so abandons are told from timeouts;"
+                                   " outages are reported as gaps")]  # fmt: skip
 
 
 def check_timezone(settings: Settings, now: float) -> list[Finding]:
@@ -283,8 +322,7 @@ def run_check(settings: Settings, wait: float = 5.0) -> int:
     print("\n".join(settings_lines(settings)))
     findings = [
         *check_database(settings),
-        *check_queue_log(settings, now),
-        *check_ami(settings, wait),
+        *check_pbxs(settings, wait, now),
         *check_timezone(settings, now),
         *check_users(settings),
     ]

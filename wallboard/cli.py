@@ -96,10 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", "run a simulated call center and the full product against it", [web],
         "wallboard demo",
         "wallboard demo --port 8080 --speed 2",
+        "wallboard demo --pbxs 2",
     )
     demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the simulated traffic")
     demo.add_argument("--data-dir", help="keep the demo's database and queue_log here")
+    demo.add_argument("--pbxs", type=int, default=1, choices=range(1, 9), metavar="N",
+                      help="simulate N PBXs (site-a, site-b...): the first followed through its"
+                      " queue_log, the others through AMI alone")  # fmt: skip
 
     check = command(
         "check", "check the settings, the database, the queue_log and the AMI link", [everything],
@@ -115,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         "wallboard import ./queue_log --db ./wallboard.db --timezone Europe/Madrid",
     )
     imp.add_argument("files", nargs="+", metavar="FILE")
+    imp.add_argument("--pbx", metavar="NAME",
+                     help="the [[pbx]] the files are of (needed with several PBXs: their queues"
+                     " and agents are named site-a/...)")  # fmt: skip
 
     users = sub.add_parser("users", help="manage the users of the web UI and REST API",
                            parents=[store])  # fmt: skip
@@ -211,8 +218,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
     from wallboard.history.ingest import IngestBusy, Ingester, import_files, process_owner
+    from wallboard.history.naming import Naming
     from wallboard.history.store import StoreError, open_store
 
+    names = [p.name for p in settings.pbx]
+    if args.pbx is not None and args.pbx not in names:
+        known = ", ".join(names) or "none: the settings have no [[pbx]] tables"
+        print(f"wallboard: no PBX named {args.pbx!r} (PBXs: {known})", file=sys.stderr)
+        return 2
+    if settings.qualified and args.pbx is None:
+        print(f"wallboard: several PBXs are set up: say which one the files are of with --pbx"
+              f" ({', '.join(names)})", file=sys.stderr)  # fmt: skip
+        return 2
+    naming = Naming(args.pbx, settings.qualified) if args.pbx else None
     try:
         store = open_store(settings.db)
         ingester = Ingester(store, settings.stale_call_timeout, owner=process_owner("wallboard import"))
@@ -222,7 +240,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     progress = _ProgressBar() if sys.stderr.isatty() else None
     started = time.perf_counter()
     try:
-        summary = import_files(store, args.files, progress=progress, ingester=ingester)
+        summary = import_files(store, args.files, progress=progress, ingester=ingester,
+                               naming=naming)  # fmt: skip
     except (OSError, IngestBusy) as exc:
         print(f"\nwallboard: {exc}", file=sys.stderr)
         return 1
@@ -281,7 +300,8 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from wallboard.demo import run_demo
 
-    return run_demo(settings, speed=args.speed, seed=args.seed, data_dir=args.data_dir)
+    return run_demo(settings, speed=args.speed, seed=args.seed, data_dir=args.data_dir,
+                    pbxs=args.pbxs)  # fmt: skip
 
 
 def _users(settings: Settings, args: argparse.Namespace) -> int:

@@ -26,7 +26,11 @@ SOURCES = ("default", "file", "environment", "flag")
 # Settings never printed in full.
 SECRETS = frozenset({"ami_secret"})
 # Settings that are tables of their own at the top of the file, beside [wallboard].
-TABLES = ("agents",)
+TABLES = ("agents", "pbx")
+# A PBX's name: it prefixes its queues and agents ("site-a/2000") when there are several.
+_PBX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
+HISTORY_SCHEMES = ("mysql://", "mariadb://", "postgresql://", "postgres://")
 # Fields of Settings that describe the settings rather than being settings.
 _META = frozenset({"sources", "config_file"})
 
@@ -50,6 +54,65 @@ def _machine_timezone() -> str:
     except OSError:
         pass
     return "UTC"
+
+
+@dataclass(frozen=True)
+class PbxSettings:
+    """One Asterisk: its AMI link and its history source (the queue_log file, the realtime
+    queue_log table, or neither: history derived from AMI). A `[[pbx]]` table of the file."""
+
+    name: str = "default"
+    ami_host: str | None = None
+    ami_port: int = 5038
+    ami_user: str | None = None
+    ami_secret: str | None = field(default=None, repr=False)
+    ami_tls: bool = False
+    queue_log: str | None = None
+    # Asterisk's realtime queue_log table: "mysql://user:pass@host:3306/asterisk" or
+    # "postgresql://..."; `time` is the PBX's local time in `queue_log_timezone`.
+    queue_log_db: str | None = field(default=None, repr=False)
+    queue_log_table: str = "queue_log"
+    queue_log_timezone: str | None = None  # default: the product's timezone
+    # Of a table several Asterisk servers write, the rows of this one (its serverid/node).
+    queue_log_server: str | None = None
+
+    @property
+    def history(self) -> str:
+        """Where this PBX's history comes from: "queue_log", "table", "ami" or "none"."""
+        if self.queue_log:
+            return "queue_log"
+        if self.queue_log_db:
+            return "table"
+        return "ami" if self.ami_host else "none"
+
+    def masked_db(self) -> str:
+        """`queue_log_db` with its password hidden, for logs and `check`."""
+        return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1********@", self.queue_log_db or "")
+
+
+_PBX_FIELDS = {f.name: f.type for f in fields(PbxSettings)}
+
+
+def _pbx_list(value: Any) -> tuple[PbxSettings, ...]:
+    """`[[pbx]]` tables as PbxSettings (SettingsError on an unknown key or a bad value)."""
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError("pbx: give [[pbx]] tables (name, ami_host, queue_log, ...)")
+    out = []
+    for n, table in enumerate(value, start=1):
+        if isinstance(table, PbxSettings):
+            out.append(table)
+            continue
+        if not isinstance(table, Mapping):
+            raise SettingsError(f"pbx #{n}: not a table")
+        unknown = sorted(set(table) - set(_PBX_FIELDS))
+        if unknown:
+            raise SettingsError(f"pbx #{n}: unknown setting(s) {', '.join(unknown)}")
+        out.append(PbxSettings(**{
+            key: _coerce(f"pbx.{key}", _PBX_FIELDS[key], item) for key, item in table.items()
+        }))  # fmt: skip
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -111,6 +174,9 @@ class Settings:
     # Agent names for interfaces: {"PJSIP/2001": "Judy"} (the `[agents]` table of the file, beside
     # `[wallboard]`); for interfaces whose member name Asterisk does not log (history/registry.py).
     agents: Mapping[str, str] = field(default_factory=dict)
+    # Several Asterisks (`[[pbx]]` tables beside `[wallboard]`); without them the flat
+    # ami_*/queue_log settings are one PBX named "default" (see `pbxs`).
+    pbx: tuple[PbxSettings, ...] = ()
     # Where each value came from: setting name -> "file" | "environment" | "flag" (else default).
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # The TOML file the settings were read from, if any.
@@ -128,6 +194,24 @@ class Settings:
         scheme = "https" if self.tls_certfile else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}{self.base_path}"
+
+    @property
+    def pbxs(self) -> tuple[PbxSettings, ...]:
+        """The PBXs to follow: the `[[pbx]]` tables, else the flat settings as "default"
+        (none when they name neither an AMI host nor a queue_log)."""
+        if self.pbx:
+            return self.pbx
+        if not self.ami_host and not self.queue_log:
+            return ()
+        return (PbxSettings(
+            "default", self.ami_host, self.ami_port, self.ami_user, self.ami_secret,
+            self.ami_tls, self.queue_log,
+        ),)  # fmt: skip
+
+    @property
+    def qualified(self) -> bool:
+        """Whether queue and agent names carry their PBX ("site-a/2000"): with several PBXs."""
+        return len(self.pbx) > 1
 
     def service_level_for(self, queue: str) -> int:
         """The service-level threshold (seconds) of one queue."""
@@ -153,6 +237,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             if low in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(value)
+        if "PbxSettings" in text_kind:
+            return _pbx_list(value)
         if "Mapping" in text_kind:
             kind = str if "Mapping[str, str]" in text_kind else int
             if isinstance(value, Mapping):
@@ -174,6 +260,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         if isinstance(value, (dict, list, bool)):
             raise ValueError(value)
         return str(value)
+    except SettingsError:
+        raise
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"setting {name!r}: invalid value {value!r}") from exc
 
@@ -256,8 +344,44 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("public_url must start with http:// or https://")
     if settings.session_idle <= 0 or settings.session_max_age <= 0:
         raise SettingsError("session_idle and session_max_age must be positive (seconds)")
+    _validate_pbxs(settings)
     if settings.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SettingsError("log_level must be debug, info, warning, error or critical")
+
+
+def _validate_pbxs(settings: Settings) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if settings.pbx and (settings.ami_host or settings.queue_log):
+        raise SettingsError(
+            "ami_host/queue_log under [wallboard] and [[pbx]] tables do not mix: move them"
+            " into a [[pbx]] table"
+        )
+    seen: set[str] = set()
+    for pbx in settings.pbx:
+        if not _PBX_NAME.fullmatch(pbx.name):
+            raise SettingsError(f"pbx name {pbx.name!r}: letters, digits, '.', '_' or '-'")
+        if pbx.name in seen:
+            raise SettingsError(f"pbx {pbx.name!r} is given twice")
+        seen.add(pbx.name)
+        where = f"pbx {pbx.name!r}"
+        if pbx.history == "none":
+            raise SettingsError(f"{where}: give ami_host, queue_log or queue_log_db")
+        if pbx.queue_log and pbx.queue_log_db:
+            raise SettingsError(f"{where}: queue_log and queue_log_db exclude each other")
+        if pbx.queue_log_db and not pbx.queue_log_db.startswith(HISTORY_SCHEMES):
+            raise SettingsError(f"{where}: queue_log_db must be a mysql:// or postgresql:// URL")
+        if not _TABLE_NAME.fullmatch(pbx.queue_log_table):
+            raise SettingsError(f"{where}: queue_log_table {pbx.queue_log_table!r} is not a"
+                                " table name")  # fmt: skip
+        if not 0 < pbx.ami_port < 65536:
+            raise SettingsError(f"{where}: ami_port must be between 1 and 65535")
+        if pbx.queue_log_timezone:
+            try:
+                ZoneInfo(pbx.queue_log_timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise SettingsError(f"{where}: unknown queue_log_timezone"
+                                    f" {pbx.queue_log_timezone!r}") from exc  # fmt: skip
 
 
 def normalise_base_path(value: str) -> str:
@@ -277,6 +401,8 @@ def shown_value(settings: Settings, name: str) -> str:
         return "********"
     if value is None or value == "":
         return "(none)"
+    if name == "pbx":
+        return ", ".join(p.name for p in value) or "(none)"
     if isinstance(value, tuple):
         return ", ".join(value) or "(none)"
     if isinstance(value, Mapping):

@@ -15,11 +15,15 @@ ANSWERED_ENDS = frozenset(
     {"COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
 )
 UNANSWERED_ENDS = frozenset(
-    {"ABANDON", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "WITHDRAW", "SYSCOMPAT"}
-)
+    {"ABANDON", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "WITHDRAW", "SYSCOMPAT",
+     "EXITUNKNOWN"}
+)  # fmt: skip
 CONNECT = "CONNECT"  # the outcome of a call being talked now
 STALE = "STALE"  # synthetic outcome: the PBX restarted or the outcome never came
 ABANDON = "ABANDON"
+# Synthetic outcome of history derived from AMI without the caller's channel events: the caller
+# left unanswered, but whether by hanging up (an abandon) or a timeout is not known.
+EXIT_UNKNOWN = "EXITUNKNOWN"
 UNANSWERED_OUTCOMES = UNANSWERED_ENDS | {STALE}
 TRANSFER_OUTCOMES = frozenset({"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"})
 
@@ -47,6 +51,11 @@ def is_unanswered(connect_time: int | None, outcome: str | None) -> bool:
 def is_abandoned(connect_time: int | None, outcome: str | None) -> bool:
     """The unanswered calls whose caller hung up while waiting."""
     return outcome == ABANDON and not is_answered(connect_time, outcome)
+
+
+def is_abandon_unknown(connect_time: int | None, outcome: str | None) -> bool:
+    """The unanswered calls of which nobody knows whether they were abandoned."""
+    return outcome == EXIT_UNKNOWN and not is_answered(connect_time, outcome)
 
 
 def is_transferred(outcome: str | None) -> bool:
@@ -82,6 +91,7 @@ UNANSWERED_SQL = (
     + " OR (outcome = 'STALE' AND connect_time IS NULL))"
 )
 ABANDONED_SQL = "outcome = 'ABANDON'"  # (an abandon is never answered)
+ABANDON_UNKNOWN_SQL = "outcome = 'EXITUNKNOWN'"
 CLOSED_SQL = "(outcome IS NOT NULL AND outcome <> 'CONNECT')"
 OPEN_SQL = "(outcome IS NULL OR outcome = 'CONNECT')"
 TRANSFERRED_SQL = "outcome IN ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER')"

@@ -19,6 +19,7 @@ from wallboard.history.callmodel import (
     is_answered,
     is_unanswered,
 )
+from wallboard.history.naming import scope_of
 from wallboard.history.queuelog import Record
 
 SESSION_START = frozenset({"ADDMEMBER", "AGENTLOGIN", "AGENTCALLBACKLOGIN"})
@@ -176,8 +177,8 @@ class CallTracker:
                 call.origpos = rec.origpos
             self._close(call, rec.time, event)
             self._changed(before, call)
-        elif event == "QUEUESTART":
-            self.close_all(rec.time)
+        elif event == "QUEUESTART":  # this PBX restarted (a qualified "site-a/NONE": that one)
+            self.close_all(rec.time, scope_of(rec.queue))
         elif event in SESSION_START:
             self._open_interval("session", rec.agent, rec.queue, rec.time, "")
             if rec.reason == "PAUSED":  # ADDMEMBER of a member that starts paused
@@ -239,20 +240,35 @@ class CallTracker:
                 call.wait = max(0, when - call.enter_time)
         self.calls.pop((call.callid, call.queue), None)
 
-    def close_all(self, when: int) -> None:
-        """The PBX restarted: no open call, session or pause survives it."""
+    def close_all(self, when: int, scope: str = "") -> None:
+        """The PBX restarted: no open call, session or pause of it survives (`scope`: the
+        prefix of its names when there are several PBXs; "" = every one)."""
         for call in list(self.calls.values()):
+            if not call.queue.startswith(scope):
+                continue
             before = self._copy(call)
             self._close(call, when, STALE)
             self._changed(before, call)
-        for interval in list(self.intervals.values()):
-            interval.end = when
-            self.dirty_intervals.append(interval)
-        self.intervals.clear()
+        for key, interval in list(self.intervals.items()):
+            if interval.queue.startswith(scope):
+                interval.end = when
+                self.dirty_intervals.append(interval)
+                del self.intervals[key]
 
-    def expire(self, now: int, timeout: int) -> None:
-        """Close, as STALE, the calls whose outcome has not come within `timeout` seconds."""
+    def close_calls(self, callids: set[str], when: int) -> None:
+        """Close these open calls as STALE: their outcome was missed (an AMI outage)."""
         for call in list(self.calls.values()):
+            if call.callid in callids:
+                before = self._copy(call)
+                self._close(call, when, STALE)
+                self._changed(before, call)
+
+    def expire(self, now: int, timeout: int, scope: str = "") -> None:
+        """Close, as STALE, the calls (of the PBX `scope` names) whose outcome has not come
+        within `timeout` seconds of `now`, that PBX's time."""
+        for call in list(self.calls.values()):
+            if scope and not call.queue.startswith(scope):
+                continue
             last = call.connect_time if call.connect_time is not None else call.enter_time
             if now - last > timeout:
                 before = self._copy(call)

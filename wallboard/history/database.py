@@ -252,6 +252,7 @@ class Transaction:
     def __init__(self, database: Database, conn: Any) -> None:
         self._database = database
         self._conn = conn
+        self.dialect = database.dialect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         cur = self._conn.execute(self._database.sql(sql), tuple(params))

@@ -9,24 +9,28 @@ transaction as the rows it produced.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import gc
 import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from wallboard.history.calls import CallChange, CallTracker
+from wallboard.history.calls import CallChange, CallTracker, Interval, QueueCall
+from wallboard.history.naming import Naming
 from wallboard.history.queuelog import (
     MAX_LINE_BYTES,
     Record,
     Rejected,
     clean_lines,
+    format_line,
     parse_clean_line,
     parse_line,
 )
@@ -81,6 +85,17 @@ def _gc_paused(method: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    """Run holding the Ingester's lock: its sources call it from several worker threads."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 def fingerprint_of(head: bytes) -> str | None:
     """The identity of a queue_log file: a hash of its first complete line (None if none yet)."""
     end = head.find(b"\n")
@@ -100,11 +115,13 @@ def process_owner(what: str = "") -> str:
 
 
 class Ingester:
-    """Turns queue_log lines into store batches, keeping the call tracker across batches.
+    """Turns queue_log lines (or records) into store batches, keeping the call tracker across
+    batches.
 
     The call tracker's state (open calls, sessions, call ids) lives in one process at a time:
     an Ingester holds the store's ingest lease while it exists, renewing it as it works, and
-    refuses to start (IngestBusy) while another process holds it.
+    refuses to start (IngestBusy) while another process holds it. Every history source of the
+    process (files, tables, AMI of several PBXs) feeds the same Ingester, one batch at a time.
     """
 
     def __init__(
@@ -121,6 +138,7 @@ class Ingester:
         self._fail_after_commit = fail_after_commit  # test hook: simulates a crash
         self.owner = owner or process_owner()
         self._renewed = 0.0
+        self._lock = threading.RLock()  # sources feed it from several worker threads
         self.renew()
         calls, intervals, dids = store.load_open()
         self.tracker = CallTracker(
@@ -133,7 +151,8 @@ class Ingester:
         now = time.monotonic()
         if not force and now - self._renewed < LEASE_RENEW:
             return
-        holder = self.store.take_lease(INGEST_LEASE, self.owner, time.time(), LEASE_STALE)
+        with self._lock:
+            holder = self.store.take_lease(INGEST_LEASE, self.owner, time.time(), LEASE_STALE)
         if holder is not None:
             raise IngestBusy(
                 f"{holder} is ingesting queue_log into this database; only one process may"
@@ -143,7 +162,71 @@ class Ingester:
 
     def release(self) -> None:
         """Give the ingest lease up (at a clean stop)."""
-        self.store.release_lease(INGEST_LEASE, self.owner)
+        with self._lock:
+            self.store.release_lease(INGEST_LEASE, self.owner)
+            self._renewed = 0.0
+
+    def ingest_records(
+        self,
+        records: list[Record],
+        source: str,
+        cursor: tuple[str, str] | None,
+        summary: ImportSummary,
+        rejected: list[tuple[int, Rejected]] | None = None,
+        scope: str = "",
+        lines: int | None = None,
+    ) -> list[CallChange]:
+        """Track and store records read from a source other than a file (the realtime table,
+        AMI), in order; `cursor` (source key, position) is committed with them."""
+        with self._lock:
+            self.renew()
+            batch = Batch(source=source, cursor=cursor, records=records)
+            for position, item in rejected or ():
+                batch.rejected.append((position, item))
+                summary.rejected[item.reason] += 1
+            return self._track_and_write(batch, summary, scope, len(records) if lines is None else lines)
+
+    def _track_and_write(
+        self, batch: Batch, summary: ImportSummary, scope: str, lines: int
+    ) -> list[CallChange]:
+        """Apply the batch's records to the tracker, write it all in one transaction."""
+        tracker = self.tracker
+        created = tracker.created
+        records = batch.records
+        deque(map(tracker.apply, records), maxlen=0)  # apply each, in order, at C speed
+        if records:
+            tracker.expire(records[-1].time, self.stale_timeout, scope)
+        calls, changes, intervals = tracker.take()
+        batch.calls = calls
+        batch.intervals = intervals
+        batch.stored_open = self._stored_open
+        batch.lines = lines
+        self.store.write_batch(batch, int(time.time()))
+        self._stored_open = batch.stored_open
+        if self._fail_after_commit is not None:
+            self._fail_after_commit(batch.position)
+        summary.lines += lines
+        summary.records += len(records)
+        summary.calls += tracker.created - created
+        return changes
+
+    def close_stale(self, callids: set[str], when: int, source: str) -> list[CallChange]:
+        """Close open calls whose outcome was missed (AMI was down) as STALE; one batch."""
+        with self._lock:
+            self.tracker.close_calls(callids, when)
+            return self._track_and_write(Batch(source=source), ImportSummary(), "", 0)
+
+    def open_calls(self, scope: str = "") -> list[QueueCall]:
+        """Copies of the open calls (waiting or talking) whose queue starts with `scope`."""
+        with self._lock:
+            return [copy.copy(c) for c in self.tracker.calls.values() if c.queue.startswith(scope)]
+
+    def open_intervals(self, scope: str = "") -> list[Interval]:
+        """Copies of the open sessions and pauses whose queue starts with `scope`."""
+        with self._lock:
+            return [
+                copy.copy(i) for i in self.tracker.intervals.values() if i.queue.startswith(scope)
+            ]
 
     @_gc_paused
     def ingest_text(
@@ -157,69 +240,59 @@ class Ingester:
         seen: Counter[tuple],
         summary: ImportSummary,
         clean: bool = False,
+        naming: Naming | None = None,
     ) -> list[CallChange]:
         """Parse, track and store complete lines (text ends with a newline); one transaction.
 
-        `clean`: the caller checked the block has no control characters (`clean_lines`).
+        `clean`: the caller checked the block has no control characters (`clean_lines`);
+        `naming`: the PBX the file is of, when names are qualified.
         """
-        self.renew()
-        batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        if "\r" in text:
-            lines = [line.rstrip("\r") for line in lines]
-        tracker = self.tracker
-        created = tracker.created
-        if clean and lines and max(map(len, lines)) <= MAX_LINE_BYTES:
-            parsed = list(map(parse_clean_line, lines))
-        else:
-            parsed = list(map(parse_line, lines))
-        if _BAD_UTF8 in text:
-            for n, line in enumerate(lines):
-                if line.startswith(_BAD_UTF8):
-                    detail = line[len(_BAD_UTF8) :]
-                    parsed[n] = Rejected("bad_utf8", "line is not valid UTF-8", detail)
-        good = [p for p in parsed if type(p) is Record]
-        if len(good) == len(parsed):
-            texts = lines
-        else:  # set the rejected lines aside, with their line numbers
-            texts = []
-            good = []
-            for n, (line, item) in enumerate(zip(lines, parsed, strict=True)):
-                if type(item) is Record:
-                    good.append(item)
-                    texts.append(line)
-                elif item.reason != "empty" or line.strip():
-                    batch.rejected.append((first_line_no + n, item))
-                    summary.rejected[item.reason] += 1
-        if high_water is not None:  # a file new to the store may repeat what it holds
-            kept = [
-                (r, line)
-                for r, line in zip(good, texts, strict=True)
-                if r.time > high_water or not self._duplicate(r.time, line, seen)
-            ]
-            summary.duplicates += len(good) - len(kept)
-            good = [r for r, _ in kept]
-            texts = [line for _, line in kept]
-        batch.records = records = good
-        batch.texts = texts
-        deque(map(tracker.apply, records), maxlen=0)  # apply each, in order, at C speed
-        if records:
-            tracker.expire(records[-1].time, self.stale_timeout)
-        calls, changes, intervals = tracker.take()
-        batch.calls = calls
-        batch.intervals = intervals
-        batch.stored_open = self._stored_open
-        batch.lines = len(lines)
-        self.store.write_batch(batch, int(time.time()))
-        self._stored_open = batch.stored_open
-        if self._fail_after_commit is not None:
-            self._fail_after_commit(end_position)
-        summary.lines += len(lines)
-        summary.records += len(records)
-        summary.calls += tracker.created - created
-        return changes
+        with self._lock:
+            self.renew()
+            batch = Batch(source=source, fingerprint=fingerprint, position=end_position)
+            lines = text.split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            if "\r" in text:
+                lines = [line.rstrip("\r") for line in lines]
+            if clean and lines and max(map(len, lines)) <= MAX_LINE_BYTES:
+                parsed = list(map(parse_clean_line, lines))
+            else:
+                parsed = list(map(parse_line, lines))
+            if _BAD_UTF8 in text:
+                for n, line in enumerate(lines):
+                    if line.startswith(_BAD_UTF8):
+                        detail = line[len(_BAD_UTF8) :]
+                        parsed[n] = Rejected("bad_utf8", "line is not valid UTF-8", detail)
+            good = [p for p in parsed if type(p) is Record]
+            if len(good) == len(parsed):
+                texts = lines
+            else:  # set the rejected lines aside, with their line numbers
+                texts = []
+                good = []
+                for n, (line, item) in enumerate(zip(lines, parsed, strict=True)):
+                    if type(item) is Record:
+                        good.append(item)
+                        texts.append(line)
+                    elif item.reason != "empty" or line.strip():
+                        batch.rejected.append((first_line_no + n, item))
+                        summary.rejected[item.reason] += 1
+            if naming is not None and naming.qualified:  # stored as qualified lines
+                good = [naming.record(r) for r in good]
+                texts = [format_line(r) for r in good]
+            if high_water is not None:  # a file new to the store may repeat what it holds
+                kept = [
+                    (r, line)
+                    for r, line in zip(good, texts, strict=True)
+                    if r.time > high_water or not self._duplicate(r.time, line, seen)
+                ]
+                summary.duplicates += len(good) - len(kept)
+                good = [r for r, _ in kept]
+                texts = [line for _, line in kept]
+            batch.records = good
+            batch.texts = texts
+            scope = naming.prefix if naming is not None else ""
+            return self._track_and_write(batch, summary, scope, len(lines))
 
     def _duplicate(self, when: int, line: str, seen: Counter[tuple]) -> bool:
         """Whether this line is already stored (as often as it has been seen in this read)."""
@@ -233,6 +306,7 @@ class Ingester:
             stored += counts[line]
         return seen[key] <= stored
 
+    @_locked
     def read_from(
         self,
         handle: object,
@@ -242,6 +316,7 @@ class Ingester:
         summary: ImportSummary,
         final: bool,
         progress: Callable[[int], None] | None = None,
+        naming: Naming | None = None,
     ) -> tuple[int, list[CallChange]]:
         """Read complete lines from `position` to EOF of an open binary file; return the new position.
 
@@ -273,7 +348,7 @@ class Ingester:
             text, count = _decode(complete)
             changes += self.ingest_text(
                 text, source, fingerprint, position, line_no, high_water, seen, summary,
-                clean=clean_lines(complete) and _BAD_UTF8 not in text,
+                clean=clean_lines(complete) and _BAD_UTF8 not in text, naming=naming,
             )
             line_no += count
             if progress is not None:
@@ -282,7 +357,8 @@ class Ingester:
             position += len(pending)
             text, count = _decode(pending + b"\n")
             changes += self.ingest_text(
-                text, source, fingerprint, position, line_no, high_water, seen, summary
+                text, source, fingerprint, position, line_no, high_water, seen, summary,
+                naming=naming,
             )
         return position, changes
 
@@ -315,25 +391,33 @@ def import_files(
     paths: Iterable[str | os.PathLike[str]],
     progress: Callable[[str, int, int], None] | None = None,
     ingester: Ingester | None = None,
+    naming: Naming | None = None,
 ) -> ImportSummary:
-    """Import whole files (bulk load); a file seen before resumes where it was left."""
+    """Import whole files (bulk load); a file seen before resumes where it was left.
+    `naming`: the PBX the files are of, when there are several."""
+    own = ingester is None  # made here: its lease is given back when the files are in
     ingester = ingester or Ingester(store)
     total = ImportSummary()
-    for path in paths:
-        name = os.fspath(path)
-        summary = ImportSummary(files=1)
-        with open(name, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            head = handle.read(FINGERPRINT_BYTES)
-            fingerprint = fingerprint_of(head) or fingerprint_of(head + b"\n")
-            start = store.file_position(fingerprint) if fingerprint else None
-            report = None if progress is None else (lambda pos, n=name, s=size: progress(n, pos, s))
-            ingester.read_from(handle, name, fingerprint, start or 0, summary, final=True, progress=report)
-        log.info(
-            "imported %s: %d lines, %d records, %d duplicates, %d rejected",
-            name, summary.lines, summary.records, summary.duplicates, sum(summary.rejected.values()),
-        )  # fmt: skip
-        total.add(summary)
+    try:
+        for path in paths:
+            name = os.fspath(path)
+            summary = ImportSummary(files=1)
+            with open(name, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                head = handle.read(FINGERPRINT_BYTES)
+                fingerprint = fingerprint_of(head) or fingerprint_of(head + b"\n")
+                start = store.file_position(fingerprint) if fingerprint else None
+                report = None if progress is None else (lambda pos, n=name, s=size: progress(n, pos, s))
+                ingester.read_from(handle, name, fingerprint, start or 0, summary, final=True,
+                                   progress=report, naming=naming)  # fmt: skip
+            log.info(
+                "imported %s: %d lines, %d records, %d duplicates, %d rejected",
+                name, summary.lines, summary.records, summary.duplicates, sum(summary.rejected.values()),
+            )  # fmt: skip
+            total.add(summary)
+    finally:
+        if own:
+            ingester.release()
     return total
 
 
@@ -346,8 +430,10 @@ class QueueLogFollower:
         path: str,
         interval: float = 0.25,
         on_changes: Callable[[list[CallChange]], None] | None = None,
+        naming: Naming | None = None,
     ) -> None:
         self.ingester = ingester
+        self.naming = naming
         self.path = path
         self.interval = interval
         self.on_changes = on_changes
@@ -474,7 +560,8 @@ class QueueLogFollower:
 
     def _read(self, final: bool) -> list[CallChange]:
         self._position, changes = self.ingester.read_from(
-            self._handle, self.path, self._fingerprint, self._position, self.summary, final
+            self._handle, self.path, self._fingerprint, self._position, self.summary, final,
+            naming=self.naming,
         )
         return changes
 

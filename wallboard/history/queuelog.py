@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import NamedTuple
+from decimal import Decimal
+from typing import NamedTuple, cast
 
 MAX_LINE_BYTES = 8192
 
@@ -183,6 +184,7 @@ DECODERS: Mapping[str, Decoder] = {
     "ABANDON": _exit,
     "EXITWITHTIMEOUT": _exit,
     "EXITEMPTY": _exit,
+    "EXITUNKNOWN": _exit,  # history derived from AMI: left unanswered, abandon unknown
     "WITHDRAW": _exit,
     "EXITWITHKEY": _exitwithkey,
     "RINGNOANSWER": _ring_ms,
@@ -314,46 +316,112 @@ def _preview(raw: bytes) -> str:
     return raw[:200].decode("utf-8", "replace")
 
 
-def parse_db_row(row: Mapping[str, object], tz: tzinfo = UTC) -> Record | Rejected:
-    """Parse a row of Asterisk's realtime `queue_log` table (`time` text, `data` or `data1..5`).
+def _row_text(value: object) -> str:
+    """A text column's value as str (None is empty; bytes must be UTF-8)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Bad("bad_utf8", "column is not valid UTF-8") from None
+    return str(value)
 
-    `tz` is the zone the PBX wrote `time` in (its local zone, or UTC with
-    `queue_log_realtime_use_gmt=yes`).
+
+def _row_texts(values: list[object]) -> list[str]:
+    """Text columns as str (a check per value when they are str already, the usual case)."""
+    if all(type(v) is str for v in values):
+        return cast("list[str]", values)
+    return [_row_text(v) for v in values]
+
+
+def _row_epoch(stamp: object, tz: tzinfo) -> tuple[int, float]:
+    """(epoch seconds, fraction) of a row's `time`: a datetime (naive: in `tz`), an epoch
+    number (int, float, Decimal) or text holding either ("2026-11-30 10:00:01.5", "1795904322")."""
+    if isinstance(stamp, datetime):
+        moment = stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)
+        value = moment.timestamp()
+        epoch = int(value // 1)
+        return epoch, round(value - epoch, 6)
+    if isinstance(stamp, (bytes, bytearray, memoryview)):
+        stamp = bytes(stamp).decode("ascii", "replace")
+    if isinstance(stamp, str):
+        text = stamp.strip()
+        whole, dot, part = text.partition(".")
+        if whole.isdigit() and whole.isascii() and (not dot or (part.isdigit() and part.isascii())):
+            return int(whole), round(float("0." + (part or "0")), 6)
+        moment = datetime.fromisoformat(text)  # ValueError when it is not a time
+        return _row_epoch(moment, tz)
+    if isinstance(stamp, (int, Decimal)) and not isinstance(stamp, bool):
+        epoch = int(stamp // 1)
+        return epoch, round(float(stamp - epoch), 6)
+    if isinstance(stamp, float):
+        epoch = int(stamp // 1)  # ValueError / OverflowError for nan and inf
+        return epoch, round(stamp - epoch, 6)
+    raise ValueError(f"not a time: {stamp!r}")
+
+
+_DATA_KEYS = ("data1", "data2", "data3", "data4", "data5")
+_FIELD_KEYS = ("callid", "queuename", "agent", "event")
+
+
+def _row_raw(row: Mapping[str, object]) -> str:
+    return repr(dict(row))[:200]
+
+
+def parse_db_row(row: Mapping[str, object], tz: tzinfo = UTC) -> Record | Rejected:
+    """Parse a row of Asterisk's realtime `queue_log` table (`data` or `data1..5`); never raises.
+
+    `time` is a DATETIME/TIMESTAMP value, text, or an epoch number (int, Decimal, numeric
+    text); `tz` is the zone the PBX wrote local times in (its local zone, or UTC with
+    `queue_log_realtime_use_gmt=yes`). Epochs and times with an offset ignore it.
     """
-    raw = repr(dict(row))[:200]
     stamp = row.get("time")
     try:
-        if isinstance(stamp, datetime):
-            moment = stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)
+        epoch, fraction = _row_epoch(stamp, tz)
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
+        detail = f"time is not YYYY-MM-DD HH:MM:SS nor an epoch: {stamp!r}"[:120]
+        return Rejected("bad_epoch", detail, _row_raw(row))
+    if epoch < 0:
+        return Rejected("bad_epoch", f"negative epoch {epoch}", _row_raw(row))
+    get = row.get
+    try:
+        if "data1" in row:
+            values = _row_texts([get(key) for key in _DATA_KEYS])
+            while values and values[-1] == "":
+                values.pop()
+            data = tuple(values)
+            if data and "|" in data[-1]:
+                data = data[:-1] + tuple(data[-1].split("|"))
         else:
-            moment = datetime.fromisoformat(str(stamp).strip()).replace(tzinfo=tz)
-    except ValueError:
-        return Rejected("bad_epoch", f"time is not YYYY-MM-DD HH:MM:SS: {stamp!r}"[:120], raw)
-    epoch_float = moment.timestamp()
-    epoch = int(epoch_float // 1)
-    if "data1" in row:
-        values = [str(row.get(f"data{i}") or "") for i in range(1, 6)]
-        while values and values[-1] == "":
-            values.pop()
-        data = tuple(values)
-        if data and data[-1] and "|" in data[-1]:
-            data = data[:-1] + tuple(data[-1].split("|"))
-    else:
-        text = str(row.get("data") or "")
-        data = tuple(text.split("|")) if text else ()
-    fields = [str(row.get(name) or "") for name in ("callid", "queuename", "agent", "event")]
-    if any(_has_control(f) for f in fields + list(data)):
-        return Rejected("binary", "control characters in row", raw)
+            text = _row_text(get("data"))
+            data = tuple(text.split("|")) if text else ()
+        fields = _row_texts([get(key) for key in _FIELD_KEYS])
+    except _Bad as bad:
+        return Rejected(bad.reason, bad.detail, _row_raw(row))
+    every = "".join(fields) + "".join(data)
+    if not every.isprintable() and _has_control(every):
+        return Rejected("binary", "control characters in row", _row_raw(row))
     if data == ("",):
         data = ()
-    if not fields[3]:
-        return Rejected("field_count", "empty event name", raw)
-    try:
-        callid, queue, agent, event = fields
-        record = DECODERS.get(event, _plain)(epoch, callid, queue, agent, event, data)
-    except _Bad as bad:
-        return Rejected(bad.reason, bad.detail, raw)
-    return record._replace(fraction=round(epoch_float - epoch, 6))
+    callid, queue, agent, event = fields
+    if not event:
+        return Rejected("field_count", "empty event name", _row_raw(row))
+    fast = _FAST.get(event)
+    record = None
+    if fast is not None and len(data) == fast[0]:
+        try:
+            record = fast[1](epoch, callid, queue, agent, event, data)
+        except ValueError:
+            pass  # the careful decoder below says exactly what is wrong
+    if record is None:
+        try:
+            record = DECODERS.get(event, _plain)(epoch, callid, queue, agent, event, data)
+        except _Bad as bad:
+            return Rejected(bad.reason, bad.detail, _row_raw(row))
+    return record._replace(fraction=fraction) if fraction else record
 
 
 def format_line(record: Record) -> str:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from wallboard.history import aliases, coverage
 from wallboard.history.calls import Interval, QueueCall
 from wallboard.history.database import Database, DatabaseError, Transaction
+from wallboard.history.naming import pbx_of
 from wallboard.history.queuelog import Record, Rejected, format_line
 from wallboard.history.registry import Registry
 from wallboard.history.summary import MIGRATION as SUMMARY_MIGRATION
@@ -38,8 +39,9 @@ from wallboard.history.summary import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Each migration is a list of statements; {id} and {int} are filled in per backend.
-MIGRATIONS: list[list[str]] = [
+# Each migration is a list of statements ({id} and {int} filled in per backend) or of steps
+# `fn(tx)` for what plain SQL cannot say portably.
+MIGRATIONS: list[list[Any]] = [
     [
         # The raw events, verbatim: one row per ingest batch holding its lines, so storing a
         # line costs no row of its own; `first_seq` numbers the lines (the events' ids).
@@ -109,6 +111,22 @@ MIGRATIONS: list[list[str]] = [
     ],
     # The agent registry: aliases (interfaces, member names) of each agent (history/registry.py).
     aliases.MIGRATION,
+    # Several PBXs and history sources: the position of each table follower; the stretches
+    # AMI-derived history missed (outages); an outcome for unanswered calls whose abandon is
+    # not known (its summary column; the unanswered index with the new term).
+    [
+        """CREATE TABLE ingest_positions (
+            source TEXT PRIMARY KEY, position TEXT NOT NULL, rows {int} NOT NULL DEFAULT 0,
+            updated {int} NOT NULL DEFAULT 0)""",
+        """CREATE TABLE history_gaps (
+            id {id}, pbx TEXT NOT NULL, start_time {int} NOT NULL, end_time {int},
+            reason TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX history_gaps_time ON history_gaps (start_time, end_time)",
+        """CREATE TABLE history_coverage (
+            pbx TEXT PRIMARY KEY, covered_until {int} NOT NULL)""",
+        lambda tx: _add_column(tx, "queue_hours", "u_exitunknown"),
+        *UNANSWERED_INDEX_MIGRATION,
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -135,6 +153,8 @@ class Batch:
     fingerprint: str | None = None
     position: int = 0
     lines: int = 0
+    # A source other than a file (a table follower): its key and position, stored with the rows.
+    cursor: tuple[str, str] | None = None
     # ids of open calls already written: those are updated, the rest inserted; write_batch
     # replaces it with the set after this batch.
     stored_open: frozenset[int] = frozenset()
@@ -230,8 +250,11 @@ class Store:
             tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             return tx.query("SELECT max(version) FROM schema_version")[0][0] or 0
 
-        def run(tx: Transaction, version: int, statements: list[str]) -> None:
+        def run(tx: Transaction, version: int, statements: list[Any]) -> None:
             for statement in statements:
+                if callable(statement):  # a step that looks before it changes
+                    statement(tx)
+                    continue
                 if statement == coverage.BACKFILL:  # computed in Python
                     rows = tx.query("SELECT agent, kind, start_time, end_time FROM agent_intervals")
                     tx.executemany(coverage.UPSERT, coverage.backfill_rows(rows))
@@ -313,6 +336,11 @@ class Store:
         row = self.query_one(
             "SELECT position FROM ingest_files WHERE fingerprint = ?", (fingerprint,)
         )
+        return row[0] if row else None
+
+    def source_position(self, source: str) -> str | None:
+        """The position a table follower stored with its last batch (None: never ran)."""
+        row = self.query_one("SELECT position FROM ingest_positions WHERE source = ?", (source,))
         return row[0] if row else None
 
     def blocks_covering(self, when: int) -> list[tuple[int, int]]:
@@ -483,6 +511,14 @@ class Store:
                     " lines = ingest_files.lines + excluded.lines, updated = excluded.updated",
                     (batch.fingerprint, batch.source, batch.position, batch.lines, now),
                 )
+            if batch.cursor is not None:
+                tx.execute(
+                    "INSERT INTO ingest_positions (source, position, rows, updated)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET"
+                    " position = excluded.position, rows = ingest_positions.rows + excluded.rows,"
+                    " updated = excluded.updated",
+                    (batch.cursor[0], batch.cursor[1], batch.lines, now),
+                )
             return logging_in
 
         logging_in = self.write(write)
@@ -507,6 +543,80 @@ class Store:
         upserts, deletes = coverage.day_rows(touched, rows, names.resolve)
         tx.executemany(coverage.DELETE, deletes)
         tx.executemany(coverage.UPSERT, upserts)
+
+    def expand_queues(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Queue names for a list that may name PBXs ("site-a": every queue of it), sorted."""
+        wanted = set(names)
+        known = [row[0] for row in self.query("SELECT name FROM queues")]
+        pbxs = {pbx_of(q) for q in known} & wanted
+        return tuple(sorted((wanted - pbxs) | {q for q in known if pbx_of(q) in pbxs}))
+
+    # -- coverage of AMI-derived history ----------------------------------------------------
+
+    def history_covered(self, pbx: str) -> int | None:
+        """Until when AMI-derived history of `pbx` was known to be complete (None: never)."""
+        row = self.query_one("SELECT covered_until FROM history_coverage WHERE pbx = ?", (pbx,))
+        return row[0] if row else None
+
+    def cover_history(self, pbx: str, until: int) -> None:
+        """AMI-derived history of `pbx` is complete up to `until` (a heartbeat while synced)."""
+        self.execute(
+            "INSERT INTO history_coverage (pbx, covered_until) VALUES (?, ?)"
+            " ON CONFLICT (pbx) DO UPDATE SET covered_until = excluded.covered_until",
+            (pbx, int(until)),
+        )
+
+    def open_gap(self, pbx: str, start: int, reason: str) -> None:
+        """AMI-derived history of `pbx` stops at `start` (the link dropped, the process stops);
+        nothing happens when a gap is open already."""
+
+        def run(tx: Transaction) -> None:
+            if not tx.query(
+                "SELECT 1 FROM history_gaps WHERE pbx = ? AND end_time IS NULL", (pbx,)
+            ):
+                tx.execute(
+                    "INSERT INTO history_gaps (pbx, start_time, reason) VALUES (?, ?, ?)",
+                    (pbx, int(start), reason[:200]),
+                )
+
+        self.write(run)
+
+    def close_gap(self, pbx: str, end: int, missed_since: int | None = None) -> None:
+        """AMI-derived history of `pbx` resumes at `end`: the open gap ends; without one, a
+        gap from `missed_since` (the last coverage heartbeat: a crash) is recorded."""
+
+        def run(tx: Transaction) -> None:
+            closed = tx.execute(
+                "UPDATE history_gaps SET end_time = ? WHERE pbx = ? AND end_time IS NULL",
+                (int(end), pbx),
+            )
+            if not closed and missed_since is not None and end - missed_since > GAP_SLACK:
+                tx.execute(
+                    "INSERT INTO history_gaps (pbx, start_time, end_time, reason)"
+                    " VALUES (?, ?, ?, ?)",
+                    (pbx, int(missed_since), int(end), "wallboard was not running"),
+                )
+            tx.execute(
+                "INSERT INTO history_coverage (pbx, covered_until) VALUES (?, ?)"
+                " ON CONFLICT (pbx) DO UPDATE SET covered_until = excluded.covered_until",
+                (pbx, int(end)),
+            )
+
+        self.write(run)
+
+    def gaps_between(self, start: int, end: int, pbxs: Sequence[str] | None = None) -> list[tuple]:
+        """(pbx, start, end or None, reason) of the gaps overlapping [start, end), oldest first."""
+        sql = (
+            "SELECT pbx, start_time, end_time, reason FROM history_gaps"
+            " WHERE start_time < ? AND (end_time IS NULL OR end_time > ?)"
+        )
+        params: list[Any] = [end, start]
+        if pbxs is not None:
+            if not pbxs:
+                return []
+            sql += f" AND pbx IN ({', '.join('?' for _ in pbxs)})"
+            params += list(pbxs)
+        return self.query(sql + " ORDER BY start_time, pbx", params)
 
     # -- reads used by several callers ----------------------------------------------------
 
@@ -535,7 +645,7 @@ class Store:
             (callid,),
         )
         low, high = (row[0], row[1]) if row and row[0] is not None else (None, None)
-        head = callid.split(".", 1)[0]
+        head = callid.rsplit("/", 1)[-1].split(".", 1)[0]  # "site-a/1795904334.33" too
         if head.isdigit() and len(head) <= 12:
             born = int(head)
             low = born if low is None else min(low, born)
@@ -551,6 +661,7 @@ RawEvent = tuple[int, int, str, str, str, str, str]
 _QUEUE_OF = itemgetter(2)
 _TIME_OF = itemgetter(0)
 CALL_MARGIN = 3600  # seconds around a call's stays searched for its other events
+GAP_SLACK = 30  # seconds without coverage a restart may take before it counts as a gap
 
 _UPSERT_CALL = (
     f"INSERT INTO queue_calls ({', '.join(CALL_COLUMNS)}) VALUES"
@@ -567,6 +678,17 @@ def data_columns(data: str) -> list[str]:
     """data1..data5 as Asterisk's realtime table holds them: the 5th keeps the rest."""
     parts = data.split("|", 4) if data else []
     return parts + [""] * (5 - len(parts))
+
+
+def _add_column(tx: Transaction, table: str, column: str) -> None:
+    """ALTER TABLE ... ADD COLUMN unless it is there (an early migration of a database created
+    since builds it from today's column list)."""
+    if tx.dialect == "postgresql":
+        tx.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} BIGINT NOT NULL DEFAULT 0")
+        return
+    names = {row[1] for row in tx.query(f"PRAGMA table_info({table})")}
+    if column not in names:
+        tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
 def _process_alive(pid: int) -> bool:

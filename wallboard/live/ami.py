@@ -22,7 +22,9 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
+from wallboard.history.naming import Naming
 from wallboard.live.events import (
+    ChannelEvent,
     Connection,
     Malformed,
     MemberEvent,
@@ -125,6 +127,8 @@ class AmiListener:
         backoff_max: float = 30.0,
         auth_retry: float = 30.0,
         events: str = "agent,system",
+        naming: Naming | None = None,
+        history: Any = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -140,6 +144,13 @@ class AmiListener:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.auth_retry = auth_retry
+        # The PBX this link is to (its names qualified when there are several), and where its
+        # events go as history when it has no queue_log (live/amihistory.py: event, synced,
+        # lost); that needs the caller channels' `call` events too.
+        self.naming = naming or Naming()
+        self.history = history
+        if history is not None and "call" not in events.split(","):
+            events += ",call"
         self.events = events
         if tls is True:
             self._ssl: ssl.SSLContext | None = ssl.create_default_context()
@@ -159,6 +170,7 @@ class AmiListener:
         self._protocol: _AmiProtocol | None = None
         self._manager: _Manager | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @classmethod
     def from_settings(
@@ -167,19 +179,26 @@ class AmiListener:
         state: CallCenterState,
         on_patch: Callable[[dict[str, Any]], None],
         clock: Callable[[], float] = time.time,
+        pbx: Any = None,
+        naming: Naming | None = None,
+        history: Any = None,
     ) -> AmiListener:
-        """Build from a `wallboard.config.Settings` (ami_host, ami_port, ami_user, ...)."""
+        """Build from a `wallboard.config.Settings` (ping settings) and one of its PBXs
+        (`PbxSettings`: ami_host, ami_port, ami_user, ...; the flat settings by default)."""
+        source = pbx if pbx is not None else settings
         return cls(
-            host=settings.ami_host,
-            port=settings.ami_port,
-            user=settings.ami_user or "",
-            secret=settings.ami_secret or "",
-            tls=settings.ami_tls,
+            host=source.ami_host,
+            port=source.ami_port,
+            user=source.ami_user or "",
+            secret=source.ami_secret or "",
+            tls=source.ami_tls,
             ping_interval=settings.ami_ping_interval,
             ping_timeout=settings.ami_ping_timeout,
             state=state,
             on_patch=on_patch,
             clock=clock,
+            naming=naming,
+            history=history,
         )
 
     @property
@@ -209,10 +228,14 @@ class AmiListener:
     async def stop(self) -> None:
         """Close the connection and stop reconnecting."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        self._set_connection(False, "stopped")
+        self._stopping = True
+        try:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            self._set_connection(False, "stopped")
+        finally:
+            self._stopping = False
 
     # ---------------------------------------------------------------------------- supervisor
 
@@ -380,12 +403,32 @@ class AmiListener:
                 if protocol.transport is not None:
                     protocol.transport.close()
                 return
-            patch = self.state.apply(event, self.clock())
+            now = self.clock()
+            if self.history is not None:
+                self._record(event, message, now)
+            if event.__class__ is ChannelEvent:
+                return
+            patch = self.state.apply(self.naming.event(event), now)
             if patch:
                 self._emit(patch)
         except Exception:
             counts["handler_errors"] += 1
             log.exception("AMI: failed to apply %r", message.get("event"))
+
+    def _record(self, event: Any, message: AmiMessage, now: float) -> None:
+        """Hand an event to the history, at Asterisk's time when the event carries it."""
+        when = now
+        stamp = message.get("timestamp")
+        if stamp.__class__ is str:
+            try:
+                when = float(stamp)
+            except ValueError:
+                pass
+        try:
+            self.history.event(event, when)
+        except Exception:
+            self._counts["handler_errors"] += 1
+            log.exception("AMI: could not record %r as history", message.get("event"))
 
     def _bootstrap_message(self, protocol: _AmiProtocol, message: AmiMessage) -> None:
         if "event" not in message:
@@ -397,7 +440,15 @@ class AmiListener:
             self._malformed(event)
         elif isinstance(event, QueueStatusComplete):
             items, self._bootstrap_items = self._bootstrap_items, []
-            self._emit(self.state.reset(items, self.clock()))
+            now = self.clock()
+            if self.history is not None:
+                try:
+                    self.history.synced(items, now)
+                except Exception:
+                    self._counts["handler_errors"] += 1
+                    log.exception("AMI: could not reconcile the history with QueueStatus")
+            naming = self.naming
+            self._emit(self.state.reset([naming.event(i) for i in items], now, naming.pbx))
             self._synced_id = protocol.bootstrap_id
             protocol.bootstrap_id = None
             self._counts["resyncs"] += 1
@@ -422,7 +473,13 @@ class AmiListener:
         self.connected = connected
         if error:
             self.last_error = error
-        self._emit(self.state.apply(Connection(connected, error), self.clock()))
+        now = self.clock()
+        if not connected and self.history is not None:
+            try:
+                self.history.lost(now, "wallboard stopped" if self._stopping else error)
+            except Exception:
+                log.exception("AMI: could not record the outage in the history")
+        self._emit(self.state.apply(Connection(connected, error, self.naming.pbx), now))
 
 
 def _is_legacy(version: str | None) -> bool:

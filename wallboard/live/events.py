@@ -202,10 +202,32 @@ class Shutdown:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelEvent:
+    """What a caller's channel did, from the `call` class (`new`: Newchannel, `hangup_request`:
+    the far end hung up, `hangup`) or the `dialplan` class (`queue_status`: the QUEUESTATUS
+    app_queue sets when Queue() returns, in `value`). Only AMI-derived history reads them: they
+    tell an abandon from a timeout, which QueueCallerAbandon does not."""
+
+    kind: str
+    uniqueid: str
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
     """Made by the AMI shell (not by Asterisk): the link went up or down."""
 
     connected: bool
+    error: str = ""
+    pbx: str = ""  # which PBX's link ("" with one PBX)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Made by a history source's shell: it reads (ok) or cannot (error says why)."""
+
+    pbx: str
+    ok: bool
     error: str = ""
 
 
@@ -487,6 +509,22 @@ def _queue_status_complete(m: Mapping[str, Any]) -> QueueStatusComplete:
     return QueueStatusComplete(list_items=items)
 
 
+def _channel(kind: str) -> Any:
+    def parse(m: Mapping[str, Any]) -> ChannelEvent | None:
+        uniqueid = _str(m, "uniqueid")
+        return ChannelEvent(kind, uniqueid) if uniqueid else None
+
+    return parse
+
+
+def _varset(m: Mapping[str, Any]) -> ChannelEvent | None:
+    """Only QUEUESTATUS matters (VarSet is half of a busy PBX's traffic: return fast)."""
+    if m.get("variable") != "QUEUESTATUS":
+        return None
+    uniqueid = _str(m, "uniqueid")
+    return ChannelEvent("queue_status", uniqueid, _str(m, "value") or "") if uniqueid else None
+
+
 def _shutdown(m: Mapping[str, Any]) -> Shutdown:
     try:
         restart = bool(_bool(m, "restart"))
@@ -519,6 +557,10 @@ _PARSERS: dict[str, Any] = {
     "queuestatuscomplete": _queue_status_complete,
     "fullybooted": lambda m: FullyBooted(),
     "shutdown": _shutdown,
+    "newchannel": _channel("new"),
+    "hanguprequest": _channel("hangup_request"),
+    "hangup": _channel("hangup"),
+    "varset": _varset,
 }
 # Exact spellings Asterisk sends, to skip the lower() on the hot path.
 _PARSERS_EXACT: dict[str, Any] = {
@@ -529,6 +571,7 @@ _PARSERS_EXACT: dict[str, Any] = {
         "QueueMemberStatus", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause",
         "QueueMemberPaused", "QueueMemberPenalty", "QueueMemberRinginuse", "QueueMember",
         "QueueParams", "QueueEntry", "QueueStatusComplete", "FullyBooted", "Shutdown",
+        "Newchannel", "HangupRequest", "Hangup", "VarSet",
     )
 }  # fmt: skip
 
@@ -547,7 +590,9 @@ Event = (
     | QueueStatusComplete
     | FullyBooted
     | Shutdown
+    | ChannelEvent
     | Connection
+    | SourceStatus
     | CallChange
 )
 

@@ -104,6 +104,9 @@ def _summary(queue: dict[str, Any], now: float) -> dict[str, str]:
         "averageWaitTime": avg_wait,
         "averageCallTime": clock_text(int(avg_duration)),
         "callsWaiting": str(len(callers)),
+        "pbx": str(queue.get("pbx", "")),
+        # Unanswered calls whose abandon AMI could not tell (history from AMI alone).
+        "Abandon Unknown": str(counters.get("abandon_unknown", 0)),
     }
 
 
@@ -126,7 +129,7 @@ def _agents(
     queue: dict[str, Any],
     now: float,
     calls: dict[str, tuple[str, dict[str, Any]]],
-    visible: set[str] | None = None,
+    view: View | None = None,
     resolve: Callable[[str], str] = _same,
     day_start: float | None = None,
 ) -> dict[str, dict[str, str]]:
@@ -143,7 +146,7 @@ def _agents(
             name = interface
         in_call = bool(m.get("in_call"))
         call_queue, call = calls.get(interface, ("", None))
-        shown = call is not None and (visible is None or call_queue in visible)
+        shown = call is not None and (view is None or view.sees_queue(call_queue))
         paused = bool(m.get("paused"))
         pause_since = (m.get("last_pause") or m.get("since", now)) if paused else now
         rows[name] = {
@@ -201,18 +204,32 @@ def realtime_view(
     resolve: Callable[[str], str] = _same,
     day_start: float | None = None,
 ) -> dict[str, Any]:
-    """`{"waiting calls", "summary": {"queue"}, "agents"}` of what `view` shows of a live
-    snapshot (live/views.py, as the websocket filters it: its queues, and with an agent
-    restriction only those members; the queues' call figures stay whole)."""
+    """`{"waiting calls", "summary": {"queue"}, "agents", "pbxs"}` of what `view` shows of a
+    live snapshot (live/views.py, as the websocket filters it: its queues, and with an agent
+    restriction only those members; the queues' call figures stay whole). `pbxs`: each PBX's
+    AMI link and history source."""
     calls = queue_calls_of(snapshot.get("queues", {}))  # a call may be from a hidden queue
-    queues = filter_state(snapshot, view).get("queues", {})
+    shown = filter_state(snapshot, view)
+    queues = shown.get("queues", {})
     names = sorted(queues)
-    visible = None if view.queues is None else set(view.queues)
     return {
         "waiting calls": {name: _waiting(queues[name], now) for name in names},
         "summary": {"queue": {name: _summary(queues[name], now) for name in names}},
         "agents": {
-            name: _agents(queues[name], now, calls, visible, resolve, day_start)
+            name: _agents(queues[name], now, calls, view, resolve, day_start)
             for name in names
         },
+        "pbxs": {name: _pbx(pbx) for name, pbx in sorted(shown.get("pbxs", {}).items())},
+    }
+
+
+def _pbx(pbx: dict[str, Any]) -> dict[str, str]:
+    """One PBX's link and history source, as text like the rest of the entity."""
+    return {
+        "connected": "1" if pbx.get("connected") else "0",
+        "since": str(int(pbx.get("since", 0))),
+        "error": str(pbx.get("error", "")),
+        "history": str(pbx.get("history", "")),
+        "historyOk": "1" if pbx.get("history_ok", True) else "0",
+        "historyError": str(pbx.get("history_error", "")),
     }

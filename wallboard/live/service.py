@@ -1,7 +1,7 @@
-"""The live side's wiring: inputs (AMI listener, queue_log call changes) → state → hub.
+"""The live side's wiring: inputs (AMI listeners, history sources' call changes) → state → hub.
 
 A thin async shell around parts app.py builds and hands in: it seeds today's counters from the
-history, runs the AMI listener and the queue_log follower it is given (so the counters come from
+history, runs each PBX's AMI listener and history source it is given (so the counters come from
 the same facts as the reports), ticks the state once a second for the midnight rollover, and
 hands every non-empty merge patch to its subscribers (the websocket hub first).
 """
@@ -20,6 +20,7 @@ from wallboard.config import Settings
 from wallboard.history.callmodel import today_bounds
 from wallboard.history.calls import CallChange, QueueCall
 from wallboard.history.registry import Registry
+from wallboard.live.events import SourceStatus
 from wallboard.live.hub import Hub
 from wallboard.live.state import CallCenterState
 
@@ -43,7 +44,7 @@ class History(Protocol):
 
 
 class Runner(Protocol):
-    """An input with a background task: the AMI listener, the queue_log follower."""
+    """An input with a background task: an AMI listener, a history source."""
 
     async def start(self) -> None: ...
 
@@ -53,8 +54,8 @@ class Runner(Protocol):
 class LiveService:
     """Owns the live state and drives its inputs; `subscribe(fn)` to receive every patch.
 
-    The listener (fed `publish`) and the follower (fed `apply_changes`) are attached by the
-    composition root once built (app.build_live)."""
+    Each PBX's listener (fed `publish`) and history source (fed `apply_changes`) are attached
+    by the composition root once built (app.build_live)."""
 
     def __init__(
         self,
@@ -71,8 +72,8 @@ class LiveService:
         self._subscribers: list[Callable[[Patch], None]] = []
         self.hub = hub
         self.subscribe(self.hub.publish)
-        self.listener: Any = None
-        self.follower: Any = None
+        self.listeners: dict[str, Any] = {}  # PBX name -> AMI listener
+        self.sources: dict[str, Any] = {}  # PBX name -> history source (file, table, AMI)
         self._ticker: asyncio.Task[None] | None = None
         # The agent registry (history/registry.py) as last read; AMI teaches it names.
         self.registry = store.registry()
@@ -129,11 +130,32 @@ class LiveService:
             log.exception("could not record agent names learned from AMI")
             self._names_seen -= new  # try them again with the next change
 
-    def attach(self, listener: Runner | None = None, follower: Runner | None = None) -> None:
-        """The inputs this service starts and stops (built around its `publish` and
+    def attach(
+        self, listeners: Mapping[str, Runner] | None = None,
+        sources: Mapping[str, Runner] | None = None,
+    ) -> None:  # fmt: skip
+        """The inputs this service starts and stops, per PBX (built around its `publish` and
         `apply_changes`)."""
-        self.listener = listener
-        self.follower = follower
+        self.listeners = dict(listeners or {})
+        self.sources = dict(sources or {})
+
+    @property
+    def listener(self) -> Any:
+        """The first PBX's AMI listener (None without one)."""
+        return next(iter(self.listeners.values()), None)
+
+    @property
+    def follower(self) -> Any:
+        """The first PBX's history source (None without one)."""
+        return next(iter(self.sources.values()), None)
+
+    def source_status(self, pbx: str) -> Callable[[bool, str], None]:
+        """A callback for a history source to say it reads (True) or cannot (False, why)."""
+
+        def report(ok: bool, error: str = "") -> None:
+            self.publish(self.state.apply(SourceStatus(pbx, ok, error), self.clock()))
+
+        return report
 
     def subscribe(self, callback: Callable[[Patch], None]) -> None:
         self._subscribers.append(callback)
@@ -162,17 +184,17 @@ class LiveService:
         self.publish(self.state.seed(calls, now))  # on the loop: the state is not thread-safe
 
     async def start(self) -> None:
-        if self.follower is None:
+        if not self.sources:
             log.warning(
-                "no queue_log configured: today's counters (answered, abandoned, service level)"
-                " come from the queue_log and will stay at what the store already holds"
+                "no PBX configured (ami_host, queue_log or [[pbx]] tables): the board and today's"
+                " counters stay at what the store already holds"
             )
         await self.hub.start()
         await self.seed()
-        if self.follower is not None:
-            await self.follower.start()
-        if self.listener is not None:
-            await self.listener.start()
+        for source in self.sources.values():
+            await source.start()
+        for listener in self.listeners.values():
+            await listener.start()
         self._ticker = asyncio.create_task(self._tick(), name="live state tick")
 
     async def stop(self) -> None:
@@ -187,10 +209,10 @@ class LiveService:
             except asyncio.CancelledError:
                 pass
             self._ticker = None
-        if self.listener is not None:
-            await self.listener.stop()
-        if self.follower is not None:
-            await self.follower.stop()
+        for listener in self.listeners.values():
+            await listener.stop()
+        for source in self.sources.values():
+            await source.stop()
         await self.hub.stop()
 
     async def _tick(self) -> None:

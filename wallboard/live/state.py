@@ -4,8 +4,11 @@ Pure and synchronous (invariant 1): no I/O, no clock reads; the caller passes `n
 is plain JSON-ready data with no arrays and no None (invariant of the websocket protocol):
 
     {"day": "YYYY-MM-DD",
-     "connection": {"connected": bool, "since": epoch, "error": str},
+     "connection": {"connected": bool, "since": epoch, "error": str},   (every AMI link)
+     "pbxs": {name: {"connected", "since", "error", "ami": bool, "history": "queue_log" |
+                     "table" | "ami" | "none", "history_ok": bool, "history_error": str}},
      "queues": {name: {
+         "pbx":      the PBX the queue is on,
          "params":   {"strategy", "servicelevel", "max", "weight"},          (from AMI)
          "members":  {interface: {name, state_interface, membership, penalty, status,
                                   status_text, paused, pause_reason, in_call, calls_taken,
@@ -14,7 +17,8 @@ is plain JSON-ready data with no arrays and no None (invariant of the websocket 
          "callers":  {uniqueid: {callerid_num, callerid_name, position, since}},
          "counters": {received, answered, unanswered, abandoned, timeouts,
                       wait_answered_sum, wait_unanswered_sum, talk_sum, completed,
-                      max_wait, sl_within, sl_unanswered_over, service_level}}}}
+                      max_wait, sl_within, sl_unanswered_over, abandon_unknown,
+                      service_level}}}}
 
 Today's counters come only from `CallChange` events of the history side (invariant 2), never
 from AMI, so they equal the reports for today; they reset at local midnight.
@@ -22,7 +26,7 @@ from AMI, so they equal the reports for today; they reset at local midnight.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -30,12 +34,14 @@ from zoneinfo import ZoneInfo
 
 from wallboard.history.callmodel import (
     day_bounds,
+    is_abandon_unknown,
     is_abandoned,
     is_answered,
     is_open,
     is_unanswered,
     within_service_level,
 )
+from wallboard.history.naming import pbx_of
 from wallboard.live.events import (
     AgentComplete,
     AgentConnect,
@@ -53,6 +59,7 @@ from wallboard.live.events import (
     QueueEntry,
     QueueMember,
     QueueParams,
+    SourceStatus,
 )
 from wallboard.live.patch import compose, copy_tree, diff
 
@@ -82,6 +89,7 @@ ADDITIVE_COUNTERS = (
     "completed",
     "sl_within",
     "sl_unanswered_over",
+    "abandon_unknown",
 )
 
 # Member block fields of an event -> member keys in the state.
@@ -176,12 +184,27 @@ def _sub(patch: dict[str, Any], *keys: str) -> dict[str, Any]:
 class CallCenterState:
     """The live state: `apply(event, now)` mutates it and returns the merge patch of the change."""
 
-    def __init__(self, timezone: str, service_level_for: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        timezone: str,
+        service_level_for: Callable[[str], int],
+        pbxs: Mapping[str, tuple[bool, str]] | None = None,
+        qualified: bool = False,
+    ) -> None:
+        """`pbxs`: name -> (has an AMI link, history source kind); `qualified`: queue names
+        carry their PBX ("site-a/2000")."""
         self._zone = ZoneInfo(timezone)
         self._service_level_for = service_level_for
         self._thresholds: dict[str, int] = {}
         self._queues: dict[str, dict[str, Any]] = {}
         self._connection: dict[str, Any] = {"connected": False, "since": 0, "error": ""}
+        self._qualified = qualified
+        self._pbxs: dict[str, dict[str, Any]] = {
+            name: {"connected": False, "since": 0, "error": "", "ami": ami, "history": history,
+                   "history_ok": True, "history_error": ""}
+            for name, (ami, history) in (pbxs or {"default": (True, "queue_log")}).items()
+        }  # fmt: skip
+        self._default_pbx = next(iter(self._pbxs))
         self._day = ""
         self._day_start = float("inf")
         self._day_end = float("-inf")
@@ -202,6 +225,7 @@ class CallCenterState:
             QueueParams: self._queue_params,
             QueueEntry: self._queue_entry,
             Connection: self._connection_change,
+            SourceStatus: self._source_status,
             CallChange: self._call_change,
         }
 
@@ -231,14 +255,20 @@ class CallCenterState:
         """A fresh, JSON-serialisable copy of the whole state (no lists, no None)."""
         snap: dict[str, Any] = {
             "connection": dict(self._connection),
+            "pbxs": copy_tree(self._pbxs),
             "queues": copy_tree(self._queues),
         }
         if self._day:
             snap["day"] = self._day
         return snap
 
-    def reset(self, queue_status_events: Iterable[Any], now: float) -> dict[str, Any]:
-        """Rebuild queues, members and callers from a QueueStatus response (after a (re)connect).
+    def pbx_of(self, queue: str) -> str:
+        """The PBX a queue is on."""
+        return pbx_of(queue) or self._default_pbx if self._qualified else self._default_pbx
+
+    def reset(self, queue_status_events: Iterable[Any], now: float, pbx: str = "") -> dict[str, Any]:
+        """Rebuild one PBX's queues, members and callers from its QueueStatus response (after a
+        (re)connect); the other PBXs' queues stay as they are.
 
         Today's counters are kept. Returns the patch from the old state to the new one (ghost
         members, callers and queues deleted with null). A queue missing from the response keeps
@@ -247,13 +277,18 @@ class CallCenterState:
         patch: dict[str, Any] = {}
         if not self._day_start <= now < self._day_end:
             self._roll(now, patch)
+        pbx = pbx or self._default_pbx
         old_queues = self._queues
-        new_queues: dict[str, dict[str, Any]] = {}
+        new_queues: dict[str, dict[str, Any]] = {
+            name: q for name, q in old_queues.items() if q["pbx"] != pbx
+        }
 
         def queue(name: str) -> dict[str, Any]:
             q = new_queues.get(name)
             if q is None:
-                q = new_queues[name] = {"params": {}, "members": {}, "callers": {}}
+                q = new_queues[name] = {
+                    "pbx": self.pbx_of(name), "params": {}, "members": {}, "callers": {}
+                }
             return q
 
         for event in queue_status_events:
@@ -279,11 +314,13 @@ class CallCenterState:
                     "since": old["since"] if old is not None else round(now - (event.wait or 0), 3),
                 }
         for name, q in new_queues.items():
-            old = old_queues.get(name)
-            q["counters"] = old["counters"] if old is not None else self._zero_counters(name)
+            if "counters" not in q:
+                old = old_queues.get(name)
+                q["counters"] = old["counters"] if old is not None else self._zero_counters(name)
         for name, old in old_queues.items():
             if name not in new_queues and self._has_calls(old["counters"]):
                 new_queues[name] = {
+                    "pbx": old["pbx"],
                     "params": {},
                     "members": {},
                     "callers": {},
@@ -368,7 +405,8 @@ class CallCenterState:
     def _ensure_queue(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         q = self._queues.get(name)
         if q is None:
-            q = {"params": {}, "members": {}, "callers": {}, "counters": self._zero_counters(name)}
+            q = {"pbx": self.pbx_of(name), "params": {}, "members": {}, "callers": {},
+                 "counters": self._zero_counters(name)}  # fmt: skip
             self._queues[name] = q
             _sub(patch, "queues")[name] = copy_tree(q)
         return q
@@ -538,15 +576,45 @@ class CallCenterState:
     # ---------------------------------------------------------------------------- connection
 
     def _connection_change(self, event: Connection, now: float, patch: dict[str, Any]) -> None:
+        name = event.pbx if event.pbx in self._pbxs else self._default_pbx
+        pbx = self._pbxs[name]
+        since = pbx["since"]
+        if pbx["connected"] != event.connected or not since:
+            since = round(now, 3)
+        new = {**pbx, "connected": event.connected, "since": since, "error": event.error}
+        changes = _flat_changes(pbx, new)
+        if changes:
+            self._pbxs[name] = new
+            _sub(patch, "pbxs")[name] = changes
+        self._aggregate_connection(now, patch)
+
+    def _aggregate_connection(self, now: float, patch: dict[str, Any]) -> None:
+        """`connection`: up when every AMI link is; the errors of those that are not."""
+        linked = [(n, p) for n, p in self._pbxs.items() if p["ami"]] or list(self._pbxs.items())
+        connected = all(p["connected"] for _, p in linked)
+        down = [(n, p["error"]) for n, p in linked if not p["connected"] and p["error"]]
+        if len(self._pbxs) == 1:
+            error = down[0][1] if down else ""
+        else:
+            error = "; ".join(f"{n}: {e}" for n, e in down)
         old = self._connection
         since = old["since"]
-        if old["connected"] != event.connected or not since:
+        if old["connected"] != connected or not since:
             since = round(now, 3)
-        new = {"connected": event.connected, "since": since, "error": event.error}
+        new = {"connected": connected, "since": since, "error": error}
         changes = _flat_changes(old, new)
         if changes:
             self._connection = new
             patch["connection"] = changes
+
+    def _source_status(self, event: SourceStatus, now: float, patch: dict[str, Any]) -> None:
+        name = event.pbx if event.pbx in self._pbxs else self._default_pbx
+        pbx = self._pbxs[name]
+        new = {**pbx, "history_ok": event.ok, "history_error": "" if event.ok else event.error}
+        changes = _flat_changes(pbx, new)
+        if changes:
+            self._pbxs[name] = new
+            _sub(patch, "pbxs")[name] = changes
 
     # ---------------------------------------------------------------------------- counters
 
@@ -590,12 +658,13 @@ class CallCenterState:
             ended = not is_open(outcome)
             talk = (call.talk or 0) if ended else 0
             within = within_service_level(wait, threshold)
-            vector = (1, 1, 0, 0, 0, wait, 0, talk, int(ended), int(within), 0)
+            vector = (1, 1, 0, 0, 0, wait, 0, talk, int(ended), int(within), 0, 0)
         elif is_unanswered(call.connect_time, outcome):
             vector = (
                 1, 0, 1, int(is_abandoned(call.connect_time, outcome)),
                 int(outcome == "EXITWITHTIMEOUT"), 0, wait, 0, 0, 0,
                 int(not within_service_level(wait, threshold)),
+                int(is_abandon_unknown(call.connect_time, outcome)),
             )  # fmt: skip
         else:
             return None

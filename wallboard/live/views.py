@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from wallboard.history.naming import pbx_of
+
 
 @dataclass(frozen=True, slots=True)
 class View:
@@ -36,7 +38,17 @@ class View:
         return " ".join(parts)
 
     def sees_queue(self, name: str) -> bool:
-        return self.queues is None or name in self.queues
+        """A queue named in the restriction, or on a PBX named there ("site-a": its queues)."""
+        return self.queues is None or name in self.queues or pbx_of(name) in self.queues
+
+    def sees_pbx(self, name: str, queues: Any) -> bool:
+        """A PBX's link status: for those allowed one of its queues (`queues` of the state)."""
+        if self.queues is None or name in self.queues:
+            return True
+        return isinstance(queues, dict) and any(
+            isinstance(q, dict) and q.get("pbx") == name and self.sees_queue(n)
+            for n, q in queues.items()
+        )
 
     def sees_member(self, member: Any, interface: str = "") -> bool:
         """Members are matched by their `name` (the agent name of the queue_log and reports) or
@@ -71,6 +83,9 @@ def filter_state(state: dict[str, Any], view: View) -> dict[str, Any]:
     out["queues"] = {
         name: _filter_queue(queue, view) for name, queue in queues.items() if view.sees_queue(name)
     }
+    pbxs = state.get("pbxs")
+    if isinstance(pbxs, dict):
+        out["pbxs"] = {name: p for name, p in pbxs.items() if view.sees_pbx(name, queues)}
     return out
 
 
@@ -92,7 +107,11 @@ def filter_patch(
     Queues the view cannot see are dropped. With an agent restriction a member entering the
     view (added, or renamed to a visible agent) is sent whole, and one leaving it is deleted.
     """
-    if view.everything or "queues" not in patch:
+    if view.everything:
+        return patch
+    if "pbxs" in patch:
+        patch = _filter_pbxs(patch, before, after, view)
+    if "queues" not in patch:
         return patch
     out = {key: value for key, value in patch.items() if key != "queues"}
     queues_patch = patch["queues"]
@@ -144,3 +163,28 @@ def filter_patch(
     return out
 
 
+
+
+def _filter_pbxs(
+    patch: dict[str, Any], before: dict[str, Any], after: dict[str, Any], view: View
+) -> dict[str, Any]:
+    """The patch with only the PBX link changes the view may see (a PBX coming into view, when
+    a queue of it appears, is sent whole)."""
+    out = {key: value for key, value in patch.items() if key != "pbxs"}
+    pbxs_patch = patch["pbxs"]
+    found = after.get("pbxs")
+    after_pbxs: dict[str, Any] = found if isinstance(found, dict) else {}
+    if not isinstance(pbxs_patch, dict):
+        out["pbxs"] = {n: p for n, p in after_pbxs.items() if view.sees_pbx(n, after.get("queues"))}
+        return out
+    kept = {}
+    for name, change in pbxs_patch.items():
+        now = view.sees_pbx(name, after.get("queues"))
+        was = view.sees_pbx(name, before.get("queues"))
+        if now:
+            kept[name] = change if was or change is None else after_pbxs.get(name)
+        elif was:
+            kept[name] = None
+    if kept:
+        out["pbxs"] = kept
+    return out

@@ -50,7 +50,8 @@ COLUMN_TEXT: dict[str, str] = {
     "uniqueid": "the call's Asterisk uniqueid",
     "callflow": "the `entity=call/<uniqueid>` link of the call's events",
     "url": "the URL given to Queue()",
-    "did": "the DID the call came in on (FreePBX DID line), empty when unknown",
+    "did": "the DID the call came in on (FreePBX DID line), empty when unknown (always for a"
+    " PBX whose history is derived from AMI, which carries no DID line)",
     "position": "position in the queue when the call left",
     "origPosition": "position in the queue when the call entered",
     "Queue": "queue name",
@@ -59,6 +60,9 @@ COLUMN_TEXT: dict[str, str] = {
     "Answered": "answered queue calls",
     "Unanswered": "unanswered queue calls",
     "Abandoned": "unanswered queue calls the caller hung up on (ABANDON)",
+    "Abandon Unknown": "unanswered queue calls of which it is not known whether the caller hung"
+    " up (EXITUNKNOWN: history derived from AMI without the caller channels' `call` events);"
+    " `Abandoned` does not count them",
     "% Calls": "share of the rows' calls, two decimals",
     "% Answered": "share of the rows' answered calls",
     "% Unanswered": "share of the rows' unanswered calls",
@@ -134,7 +138,7 @@ SEARCH = _fields(
     ("queue_name", "the last queue's display name"),
     ("callflow", "the `entity=call/<uniqueid>` link"),
     ("clid", "read by client scripts", "callerid"),
-    ("did", "the DID the call came in on, empty when unknown"),
+    ("did", "the DID the call came in on, empty when unknown (always with AMI-derived history)"),
     ("datetime", "read by client scripts", "dateStart"),
     ("queuename", "lower-case n, read by client scripts", "queue_name"),
     ("queuereal", "the queue where the call ended, after any overflow"),
@@ -183,6 +187,23 @@ REALTIME_SUMMARY = _fields(
     ("averageWaitTime", "first API version", "Avg Wait"),
     ("averageCallTime", "`Avg Duration` as `HH:MM:SS`; first API version"),
     ("callsWaiting", "first API version", "Waiting"),
+    ("pbx", "the PBX the queue is on (`default` with one PBX)"),
+    ("Abandon Unknown", "today's unanswered calls whose abandon AMI could not tell (EXITUNKNOWN)"),
+)
+REALTIME_PBX = _fields(
+    ("connected", "`1` while the AMI link is logged in, else `0`"),
+    ("since", "epoch seconds of the link's last change"),
+    ("error", "why the link is down, empty when up"),
+    ("history", "where its history comes from: `queue_log` (file), `table` (the realtime"
+     " queue_log table), `ami` (derived from AMI) or `none`"),
+    ("historyOk", "`1` while the history source reads, `0` when it cannot"),
+    ("historyError", "why the history source cannot read, empty when it does"),
+)
+GAP = _fields(
+    ("pbx", "the PBX whose AMI-derived history misses this stretch"),
+    ("start", "local time `YYYY-MM-DD HH:MM:SS` the AMI link went down (or the product stopped)"),
+    ("end", "local time it was back, empty while it is still down"),
+    ("reason", "why: the link's error, `wallboard stopped`, `wallboard was not running`"),
 )
 REALTIME_AGENT = _fields(
     ("Status", "device state (available, busy, ringing, onhold, unavailable, invalid); busy"
@@ -209,11 +230,15 @@ REALTIME_AGENT = _fields(
     ("loggedIn", "seconds logged in today by Asterisk's LoginTime (16.23+; for static members"
      " too, whose queue_log has no session lines), empty when Asterisk does not say"),
 )
-QUEUES = _fields(("queue_id", "stable id"), ("queue", "queue name"), ("queue_name", "display name"))
+QUEUES = _fields(
+    ("queue_id", "stable id"), ("queue", "queue name"), ("queue_name", "display name"),
+    ("pbx", "the PBX the queue is on"),
+)  # fmt: skip
 AGENTS = _fields(
     ("agent_id", "stable id"), ("agent", "agent name"), ("agent_name", "display name"),
     ("aliases", "the other names Asterisk logs the agent under (interfaces, member names,"
      " state interfaces), comma-separated"),
+    ("pbx", "the PBX the agent works on (empty when names are not qualified and several match)"),
 )  # fmt: skip
 
 
@@ -226,6 +251,8 @@ def objects() -> Iterator[tuple[str, tuple[Field, ...]]]:
     yield "realtime: waiting calls[queue][n]", REALTIME_WAITING
     yield "realtime: summary.queue[queue]", REALTIME_SUMMARY
     yield "realtime: agents[queue][agent]", REALTIME_AGENT
+    yield "realtime: pbxs[pbx]", REALTIME_PBX
+    yield "reports and search: gaps[n]", GAP
     yield "queues data", QUEUES
     yield "agents data", AGENTS
 

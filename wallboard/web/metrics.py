@@ -8,7 +8,7 @@ REST requests are counted and timed here, per entity. Each app has its own regis
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -70,8 +70,8 @@ class _StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         live = getattr(self.state, "live", None)
-        yield from _ami(getattr(live, "listener", None))
-        yield from _follower(getattr(live, "follower", None))
+        yield from _ami(getattr(live, "listeners", None) or {})
+        yield from _sources(getattr(live, "sources", None) or {})
         yield from _hub(getattr(live, "hub", None))
         yield from _store(getattr(self.state, "store", None))
         yield _one(GaugeMetricFamily, "wallboard_up_since_seconds",
@@ -96,13 +96,23 @@ def _by(kind: Family, name: str, text: str, label: str, values: Mapping[str, flo
     return family
 
 
-def _ami(listener: Any) -> Iterator[Metric]:
-    synced = listener is not None and listener.synced.is_set()
-    yield _one(GaugeMetricFamily, "wallboard_ami_up",
-               "1 while the AMI link is logged in and synced", 1.0 if synced else 0.0)  # fmt: skip
-    if listener is None:
-        return
-    stats = listener.stats
+def _per_pbx(kind: Family, name: str, text: str, labels: list[str],
+             samples: Iterable[tuple[list[str], float]]) -> Metric:  # fmt: skip
+    """A metric labelled by PBX (and `labels` after it)."""
+    family = kind(name, text, labels=["pbx", *labels])
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
+
+
+def _ami(listeners: Mapping[str, Any]) -> Iterator[Metric]:
+    links = sorted(listeners.items())
+    up = _per_pbx(GaugeMetricFamily, "wallboard_ami_up",
+                  "1 while the AMI link is logged in and synced", [],
+                  (([pbx], 1.0 if link.synced.is_set() else 0.0) for pbx, link in links))  # fmt: skip
+    if not links:
+        up.add_metric(["none"], 0.0)
+    yield up
     for name, text in (
         ("connects", "TCP connections made to the AMI"),
         ("logins", "successful AMI logins"),
@@ -110,31 +120,41 @@ def _ami(listener: Any) -> Iterator[Metric]:
         ("disconnects", "AMI sessions lost after they were synced (reconnects follow)"),
         ("resyncs", "QueueStatus resyncs applied"),
     ):
-        yield _one(CounterMetricFamily, f"wallboard_ami_{name}", text, stats[name])
-    yield _by(CounterMetricFamily, "wallboard_ami_events", "AMI events received", "event",
-              listener.event_types)  # fmt: skip
-    yield _by(CounterMetricFamily, "wallboard_ami_malformed", "malformed AMI events skipped",
-              "event", listener.malformed_types)  # fmt: skip
-    yield _by(CounterMetricFamily, "wallboard_ami_framing_errors",
-              "AMI messages dropped by the framer", "reason",
-              {reason: stats[reason] for reason in ("oversized", "too_many_headers")})  # fmt: skip
+        yield _per_pbx(CounterMetricFamily, f"wallboard_ami_{name}", text, [],
+                       (([pbx], link.stats[name]) for pbx, link in links))  # fmt: skip
+    yield _per_pbx(CounterMetricFamily, "wallboard_ami_events", "AMI events received", ["event"],
+                   (([pbx, event], count) for pbx, link in links
+                    for event, count in sorted(link.event_types.items())))  # fmt: skip
+    yield _per_pbx(CounterMetricFamily, "wallboard_ami_malformed", "malformed AMI events skipped",
+                   ["event"], (([pbx, event], count) for pbx, link in links
+                               for event, count in sorted(link.malformed_types.items())))  # fmt: skip
+    yield _per_pbx(CounterMetricFamily, "wallboard_ami_framing_errors",
+                   "AMI messages dropped by the framer", ["reason"],
+                   (([pbx, reason], link.stats[reason]) for pbx, link in links
+                    for reason in ("oversized", "too_many_headers")))  # fmt: skip
 
 
-def _follower(follower: Any) -> Iterator[Metric]:
-    if follower is None:
-        return
-    behind, seconds = follower.lag()
-    yield _one(GaugeMetricFamily, "wallboard_queue_log_lag_seconds",
-               "how long the follower has been behind the file's end", seconds)  # fmt: skip
-    yield _one(GaugeMetricFamily, "wallboard_queue_log_lag_bytes",
-               "bytes of queue_log not read", behind)  # fmt: skip
-    summary = follower.summary
-    yield _one(CounterMetricFamily, "wallboard_queue_log_lines",
-               "queue_log lines read by the follower", summary.lines)  # fmt: skip
-    yield _by(CounterMetricFamily, "wallboard_queue_log_rejected_lines",
-              "queue_log lines rejected", "reason", summary.rejected)  # fmt: skip
-    yield _one(CounterMetricFamily, "wallboard_queue_log_errors", "follower errors (logged)",
-               follower.errors)  # fmt: skip
+def _sources(sources: Mapping[str, Any]) -> Iterator[Metric]:
+    """The history sources: the queue_log file, the realtime table, AMI itself."""
+    found = sorted(sources.items())
+    lags = [(pbx, source.lag()) for pbx, source in found]
+    yield _per_pbx(GaugeMetricFamily, "wallboard_queue_log_lag_seconds",
+                   "how long the history source has been behind what there is to read", [],
+                   (([pbx], seconds) for pbx, (_, seconds) in lags))  # fmt: skip
+    yield _per_pbx(GaugeMetricFamily, "wallboard_queue_log_lag_bytes",
+                   "what the history source has not read yet (bytes of a file, rows of a"
+                   " table, buffered AMI items)", [],
+                   (([pbx], behind) for pbx, (behind, _) in lags))  # fmt: skip
+    yield _per_pbx(CounterMetricFamily, "wallboard_queue_log_lines",
+                   "queue_log lines (rows, AMI-derived lines) read", [],
+                   (([pbx], source.summary.lines) for pbx, source in found))  # fmt: skip
+    yield _per_pbx(CounterMetricFamily, "wallboard_queue_log_rejected_lines",
+                   "queue_log lines rejected", ["reason"],
+                   (([pbx, reason], count) for pbx, source in found
+                    for reason, count in sorted(source.summary.rejected.items())))  # fmt: skip
+    yield _per_pbx(CounterMetricFamily, "wallboard_queue_log_errors",
+                   "history source errors (logged)", [],
+                   (([pbx], source.errors) for pbx, source in found))  # fmt: skip
 
 
 def _hub(hub: Any) -> Iterator[Metric]:

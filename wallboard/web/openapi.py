@@ -128,6 +128,9 @@ def _schemas() -> dict[str, Any]:
                     "type": "array",
                     "items": {"anyOf": [*row_refs, {"$ref": "#/components/schemas/SearchRow"}]},
                 },
+                "gaps": {"type": "array", "items": _described(apifields.GAP), "description":
+                         "stretches the AMI-derived history of a PBX misses within the days"
+                         " asked for: its figures there are missing, not zero"},
             },
             "additionalProperties": False,
         },
@@ -168,6 +171,8 @@ def _schemas() -> dict[str, Any]:
                 "agents": {"type": "object", "additionalProperties": {
                     "type": "object", "additionalProperties": _described(
                         apifields.REALTIME_AGENT)}},
+                "pbxs": {"type": "object", "additionalProperties": _described(
+                    apifields.REALTIME_PBX)},
             },
         },
     })  # fmt: skip

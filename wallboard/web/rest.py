@@ -185,19 +185,26 @@ def _reports(
     if arg not in reports.REPORTS:
         raise not_found("unknown_report", f"no report named {arg[:80]!r}")
     params = report_params(query, ZoneInfo(settings.timezone), now)
-    return paged(reports.run_report(store, settings, arg, params, user), params)
+    body = paged(reports.run_report(store, settings, arg, params, user), params)
+    body["gaps"] = reports.history_gaps(store, settings, params, user)
+    return body
 
 
 def _queues(
     store: Store, settings: Settings, arg: str, query: Mapping[str, str], user: User, now: float
 ) -> Any:
-    return {"data": reports.list_queues(store, user, arg or None)}
+    return {"data": reports.list_queues(store, user, arg or None, _default_pbx(settings))}
 
 
 def _agents(
     store: Store, settings: Settings, arg: str, query: Mapping[str, str], user: User, now: float
 ) -> Any:
-    return {"data": reports.list_agents(store, user, arg or None)}
+    return {"data": reports.list_agents(store, user, arg or None, _default_pbx(settings))}
+
+
+def _default_pbx(settings: Settings) -> str:
+    """The PBX of names that carry none: the one PBX (names are qualified with several)."""
+    return settings.pbxs[0].name if settings.pbxs and not settings.qualified else ""
 
 
 def _call(
@@ -223,7 +230,9 @@ def _search(
         raise not_found("unknown_entity", "search takes no path")
     params = report_params(query, ZoneInfo(settings.timezone), now)
     found = reports.search_calls(store, settings, params, search_params(query), user)
-    return paged(found, params)
+    body = paged(found, params)
+    body["gaps"] = reports.history_gaps(store, settings, params, user)
+    return body
 
 
 ENTITIES: Mapping[str, Handler] = {

@@ -22,6 +22,7 @@ from wallboard.history.reports.entities import (
 from wallboard.history.reports.runner import (
     agent_sessions_by_day,
     agent_visibility,
+    history_gaps,
     resolve_scope,
     run_report,
     summarised_for,
@@ -42,7 +43,7 @@ from wallboard.history.reports.sql import narrowed, render, slots_for, whole_hou
 __all__ = [
     "CATALOGUE", "DAY", "REPORTS", "SUMMARISED", "Context", "Page", "Report", "ReportError",
     "ReportParams", "Scope", "SearchParams", "Summarised", "Viewer", "agent_sessions_by_day",
-    "agent_visibility", "call_events", "list_agents", "list_queues", "make_scope", "narrowed",
+    "agent_visibility", "call_events", "history_gaps", "list_agents", "list_queues", "make_scope", "narrowed",
     "offset_segments", "render", "resolve_scope", "run_report", "search_calls", "search_row",
     "search_sql", "slots_for", "summarised_for", "whole_hours",
 ]  # fmt: skip

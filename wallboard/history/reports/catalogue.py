@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from wallboard.history.callmodel import (
+    ABANDON_UNKNOWN_SQL,
     ABANDONED_SQL,
     ANSWERED_SQL,
     TRANSFER_TO_SQL,
@@ -240,17 +241,18 @@ CATALOGUE: tuple[Report, ...] = (
     ),  # fmt: skip
     Report(
         "unanswered_calls_by_queue",
-        ("Queue", "Unanswered", "Abandoned", "% Calls", "Avg Wait"),
+        ("Queue", "Unanswered", "Abandoned", "% Calls", "Avg Wait", "Abandon Unknown"),
         (
             f"SELECT queue, COUNT(*), {_count(ABANDONED_SQL)},"
-            f" SUM(wait), COUNT(wait) {_CALLS} AND {UNANSWERED} GROUP BY queue ORDER BY queue",
+            f" SUM(wait), COUNT(wait), {_count(ABANDON_UNKNOWN_SQL)}"
+            f" {_CALLS} AND {UNANSWERED} GROUP BY queue ORDER BY queue",
         ),
         shapes.unanswered_by_queue,
         summarised=Summarised(
             (
                 f"SELECT queue, {_sum('u_calls')}, {_sum('u_abandon')}, {_sum('u_wait_sum')},"
-                f" {_sum('u_wait_n')} {_HOURS} GROUP BY queue HAVING SUM(u_calls) > 0"
-                " ORDER BY queue",
+                f" {_sum('u_wait_n')}, {_sum('u_exitunknown')} {_HOURS} GROUP BY queue"
+                " HAVING SUM(u_calls) > 0 ORDER BY queue",
             )
         ),
     ),
@@ -269,20 +271,20 @@ CATALOGUE: tuple[Report, ...] = (
     Report(
         "distribution_by_queue",
         ("Queue", "Received", "Answered", "% Answered", "Unanswered", "% Unanswered",
-         "Abandoned", "Avg Wait", "Avg Call Time", "Service Level"),
+         "Abandoned", "Avg Wait", "Avg Call Time", "Service Level", "Abandon Unknown"),
         (
             "SELECT queue, COUNT(*),"
             f" {_count(ANSWERED)}, {_count(UNANSWERED)}, {_count(ABANDONED_SQL)},"
-            f" {_ANSWERED_TALK_WAIT}, {_count(ANSWERED + ' AND ' + within_sql('{threshold}'))}"
-            f" {_CALLS} GROUP BY queue ORDER BY queue",
+            f" {_ANSWERED_TALK_WAIT}, {_count(ANSWERED + ' AND ' + within_sql('{threshold}'))},"
+            f" {_count(ABANDON_UNKNOWN_SQL)} {_CALLS} GROUP BY queue ORDER BY queue",
         ),
         shapes.distribution_by_queue,
         summarised=Summarised(
             (
                 f"SELECT queue, {_sum('calls')}, {_sum('a_calls')}, {_sum('u_calls')},"
                 f" {_sum('u_abandon')}, {_sum('a_talk_sum')}, {_sum('a_talk_n')},"
-                f" {_sum('a_wait_sum')}, {_sum('a_wait_n')}, {_sum('{within}')}"
-                f" {_HOURS} GROUP BY queue ORDER BY queue",
+                f" {_sum('a_wait_sum')}, {_sum('a_wait_n')}, {_sum('{within}')},"
+                f" {_sum('u_exitunknown')} {_HOURS} GROUP BY queue ORDER BY queue",
             ),
             thresholds=True,
         ),

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
 from wallboard.errors import not_found
+from wallboard.history.naming import pbx_of
 from wallboard.history.registry import Registry
 from wallboard.history.reports.runner import agent_visibility, display_names, resolve_scope
 from wallboard.history.reports.scope import (
@@ -29,10 +30,11 @@ from wallboard.history.reports.sql import in_sql, scope_sql
 from wallboard.history.store import Store, data_columns
 
 
-def _visible_sql(user: Viewer, names: Registry) -> tuple[str, list[Any]]:
+def _visible_sql(store: Store, user: Viewer, names: Registry) -> tuple[str, list[Any]]:
     parts, params = ["1 = 1"], []
     agents = names.expand(user.agents) if user.agents else ()
-    for column, values in (("queue", tuple(sorted(user.queues))), ("agent", agents)):
+    queues = store.expand_queues(user.queues) if user.queues else ()
+    for column, values in (("queue", queues), ("agent", agents)):
         if values:
             sql, more = in_sql(column, values)
             parts.append(sql)
@@ -88,7 +90,7 @@ def search_calls(
     if offset >= records:
         return Page(records, [])
     callids = _first_callids(store, match, match_params, offset, params.rows)
-    visible, visible_params = _visible_sql(user, names)
+    visible, visible_params = _visible_sql(store, user, names)
     stays: dict[str, list[tuple]] = defaultdict(list)
     inside, in_params = in_sql("callid", callids)
     for row in store.query(
@@ -212,17 +214,22 @@ def call_events(
     return rows
 
 
-def list_queues(store: Store, user: Viewer, ident: str | None = None) -> list[dict[str, str]]:
-    """The queues the user may see (with ALL = -1), sorted by name; or the one with `ident`."""
-    rows = [("-1", "ALL", "ALL")] + [
-        (str(i), name, display or name)
+def list_queues(
+    store: Store, user: Viewer, ident: str | None = None, default_pbx: str = ""
+) -> list[dict[str, str]]:
+    """The queues the user may see (with ALL = -1), sorted by name; or the one with `ident`.
+    `pbx`: the PBX of each (`default_pbx` for names that do not say)."""
+    rows = [("-1", "ALL", "ALL", "")] + [
+        (str(i), name, display or name, pbx_of(name) or default_pbx)
         for i, name, display in store.query("SELECT id, name, display_name FROM queues")
         if user.sees_queue(name)
     ]
-    return _entries(rows, ident, ("queue_id", "queue", "queue_name"))
+    return _entries(rows, ident, ("queue_id", "queue", "queue_name", "pbx"))
 
 
-def list_agents(store: Store, user: Viewer, ident: str | None = None) -> list[dict[str, str]]:
+def list_agents(
+    store: Store, user: Viewer, ident: str | None = None, default_pbx: str = ""
+) -> list[dict[str, str]]:
     """One row per agent (person) the user may see, its aliases listed (with ALL = -1); a
     queue-restricted user sees the agents met in its queues (sessions, pauses, calls). An id or
     name of an alias finds its agent."""
@@ -230,7 +237,7 @@ def list_agents(store: Store, user: Viewer, ident: str | None = None) -> list[di
     sees_agent = agent_visibility(user, names)
     met = None
     if user.queues:
-        inside, params = in_sql("queue", sorted(user.queues))
+        inside, params = in_sql("queue", store.expand_queues(user.queues))
         met = {
             names.resolve(agent)
             for (agent,) in store.query(
@@ -247,12 +254,13 @@ def list_agents(store: Store, user: Viewer, ident: str | None = None) -> list[di
         ident = by_id.get(ident, ident)
     if ident is not None and ident in ids:
         ident = str(ids.get(names.resolve(ident), ids[ident]))
-    rows = [("-1", "ALL", "ALL", "")] + [
-        (str(i), name, names.shown(name), ",".join(aliases.get(name, ())))
+    rows = [("-1", "ALL", "ALL", "", "")] + [
+        (str(i), name, names.shown(name), ",".join(aliases.get(name, ())),
+         pbx_of(name) or default_pbx)
         for name, i in ids.items()
         if names.resolve(name) == name and sees_agent(name) and (met is None or name in met)
-    ]
-    return _entries(rows, ident, ("agent_id", "agent", "agent_name", "aliases"))
+    ]  # fmt: skip
+    return _entries(rows, ident, ("agent_id", "agent", "agent_name", "aliases", "pbx"))
 
 
 def _entries(

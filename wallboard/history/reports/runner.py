@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
 from wallboard.errors import forbidden, not_found
 from wallboard.history import coverage
+from wallboard.history.callmodel import day_bounds
+from wallboard.history.naming import pbx_of
 from wallboard.history.registry import Registry
 from wallboard.history.reports.catalogue import REPORTS, SESSION_CALLS, Report, Summarised
 from wallboard.history.reports.scope import DAY, Page, ReportParams, Scope, Viewer, make_scope
@@ -82,6 +84,8 @@ def resolve_scope(
     agents = resolve_names(store, "agents", params.agents, agent_visibility(user, names), "agent")
     if queues is None and user.queues:
         queues = tuple(sorted(user.queues))
+    if queues is not None:  # a PBX's name stands for its queues
+        queues = store.expand_queues(queues)
     if agents is not None:
         agents = names.expand(agents)
     elif user.agents:
@@ -231,3 +235,25 @@ def agent_sessions_by_day(
         out.append(session_row(agent, logged_s, paused_s, paused_in, pause_count, count, talk_s,
                                is_static(agent, logged_s, ctx)))  # fmt: skip
     return out
+
+
+def history_gaps(
+    store: Store, settings: Settings, params: ReportParams, user: Viewer
+) -> list[dict[str, str]]:
+    """The outages of AMI-derived history within a request's days, for the PBXs of the queues
+    it covers: the figures of those stretches are missing, not zero."""
+    tz = ZoneInfo(settings.timezone)
+    start, end = day_bounds(params.start, params.end, tz)
+    pbxs = None
+    if settings.qualified and (params.queues or user.queues):
+        wanted = params.queues or tuple(user.queues)
+        pbxs = sorted({pbx_of(q) for q in store.expand_queues(wanted)} - {""})
+    return [
+        {"pbx": pbx, "start": _local(begin, tz), "end": _local(finish, tz) if finish else "",
+         "reason": reason}
+        for pbx, begin, finish, reason in store.gaps_between(start, end, pbxs)
+    ]  # fmt: skip
+
+
+def _local(epoch: int, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M:%S")

@@ -141,9 +141,10 @@ def unanswered_by_queue(results: list[list[tuple]], ctx: Context) -> list[Row]:
     rows = results[0]
     total = sum(r[1] for r in rows)
     return [
-        (queue, str(count), num(abandoned), percent(count, total), average(wait or 0, wait_n))
-        for queue, count, abandoned, wait, wait_n in rows
-    ]
+        (queue, str(count), num(abandoned), percent(count, total), average(wait or 0, wait_n),
+         num(unknown))
+        for queue, count, abandoned, wait, wait_n, unknown in rows
+    ]  # fmt: skip
 
 
 def service_level(results: list[list[tuple]], ctx: Context) -> list[Row]:
@@ -169,11 +170,11 @@ def distribution_by_queue(results: list[list[tuple]], ctx: Context) -> list[Row]
     unanswered_total = sum(r[2] for r in rows)
     shaped: list[Row] = []
     for (queue, *_), row in zip(results[0], rows, strict=True):
-        received, answered, unanswered, abandoned, talk, talk_n, wait, wait_n, within = row
+        received, answered, unanswered, abandoned, talk, talk_n, wait, wait_n, within, unknown = row
         shaped.append((
             queue, str(received), str(answered), percent(answered, answered_total),
             str(unanswered), percent(unanswered, unanswered_total), str(abandoned),
-            average(wait, wait_n), average(talk, talk_n), percent(within, answered),
+            average(wait, wait_n), average(talk, talk_n), percent(within, answered), str(unknown),
         ))  # fmt: skip
     return shaped
 
