@@ -89,3 +89,14 @@ async def browser():
         await chromium.close()
 
 
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+    from tests.smtp_support import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

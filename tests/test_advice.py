@@ -196,8 +196,8 @@ def _dependencies(line: str) -> int:
     words = line.split()
     if words[1] == "users" and words[2] == "add":
         return 0
-    if words[1:3] == ["users", "remove"] or words[1:3] == ["displays", "revoke"]:
+    if words[1:3] in (["users", "remove"], ["displays", "revoke"], ["schedules", "remove"]):
         return 3
-    if words[1:3] == ["displays", "add"]:
+    if words[1:3] in (["displays", "add"], ["schedules", "add"]):
         return 1
     return 2

@@ -2,7 +2,7 @@
 
 Prints every setting with where it came from (secrets masked), then one line per check: the
 database, the queue_log file, the AMI link (banner, login, clock, QueueStatus, events), the
-timezone and the users. Exit status 1 when any check fails.
+timezone, the mail server and the users. Exit status 1 when any check fails.
 """
 
 from __future__ import annotations
@@ -248,6 +248,27 @@ def check_timezone(settings: Settings, now: float) -> list[Finding]:
                            " days in the reports run midnight to midnight here")]  # fmt: skip
 
 
+def check_mail(settings: Settings) -> list[Finding]:
+    """The mail server of scheduled reports: connected, upgraded and logged in as a send would
+    be; nothing is sent."""
+    import smtplib
+
+    from wallboard.mail import probe
+
+    if not settings.smtp_host:
+        return [ok("mail", "no smtp_host: scheduled reports are not e-mailed")]
+    where = f"{settings.smtp_host}:{settings.smtp_port} ({settings.smtp_tls})"
+    try:
+        greeting = probe(settings)
+    except smtplib.SMTPAuthenticationError as exc:
+        return [fail("mail", f"{where}: the login as {settings.smtp_user!r} was refused:"
+                             f" {exc.smtp_code} {exc.smtp_error.decode('utf-8', 'replace')}")]  # fmt: skip
+    except (smtplib.SMTPException, OSError) as exc:
+        return [fail("mail", f"{where}: {type(exc).__name__}: {exc}")]
+    login = f", logged in as {settings.smtp_user}" if settings.smtp_user else ""
+    return [ok("mail", f"{where}: ready{login} ({greeting[:80]})")]
+
+
 def check_users(settings: Settings) -> list[Finding]:
     """Users and agents, read without migrating anything."""
     from wallboard.history import aliases
@@ -324,6 +345,7 @@ def run_check(settings: Settings, wait: float = 5.0) -> int:
         *check_database(settings),
         *check_pbxs(settings, wait, now),
         *check_timezone(settings, now),
+        *check_mail(settings),
         *check_users(settings),
     ]
     print("\nchecks")

@@ -184,6 +184,36 @@ class Database:
         finally:
             self._timed("read", started)
 
+    def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[list[tuple]]:
+        """Run a parameterised SELECT on this thread's read connection and yield its rows in
+        lists of up to `size`, as they come: an export of a year never holds it all."""
+        self._guard()
+        with self._reader() as conn:
+            if self.dialect == "postgresql":  # single-row mode: the server sends as we read
+                rows: list[tuple] = []
+                for row in conn.cursor().stream(self.sql(sql), tuple(params)):
+                    rows.append(row)
+                    if len(rows) >= size:
+                        yield rows
+                        rows = []
+                if rows:
+                    yield rows
+                return
+            cursor = conn.execute(self.sql(sql), tuple(params))
+            while True:
+                started = time.perf_counter()
+                try:
+                    chunk = cursor.fetchmany(size)
+                except sqlite3.OperationalError as exc:
+                    if str(exc) == "interrupted":
+                        raise QueryTimeout("the query ran past its time limit") from exc
+                    raise
+                finally:
+                    self._timed("read", started)
+                if not chunk:
+                    return
+                yield chunk
+
     async def read(self, fn: Callable[..., T], *args: Any, time_limit: float | None = None) -> T:
         """`fn(*args)` on the report pool, each of its queries cut off at `time_limit`."""
         loop = asyncio.get_running_loop()
@@ -199,12 +229,27 @@ class Database:
                 return fn(*args)
             finally:
                 self._local.deadline = None
+        budget = [deadline]  # pushed back by not_counted()
+        self._local.budget = budget
         with self._reader() as conn:
-            conn.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_OPS)
+            conn.set_progress_handler(lambda: int(time.monotonic() > budget[0]), PROGRESS_OPS)
             try:
                 return fn(*args)
             finally:
                 conn.set_progress_handler(None, 0)
+                self._local.budget = None
+
+    @contextmanager
+    def not_counted(self) -> Iterator[None]:
+        """Time spent in this block (a download waiting for its client) is not charged to the
+        running read's time limit. SQLite only: PostgreSQL's statement_timeout keeps running."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            budget = getattr(self._local, "budget", None)
+            if budget is not None:
+                budget[0] += time.monotonic() - started
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,9 +34,13 @@ from wallboard.errors import (
 from wallboard.history import reports
 from wallboard.history.database import QueryTimeout
 from wallboard.history.reports import DAY, Page, ReportParams, SearchParams
+from wallboard.history.reports.export import FORMATS
 from wallboard.history.store import Store
 from wallboard.live.realtime import realtime_view
 from wallboard.live.views import make_view
+from wallboard.web import download
+from wallboard.web.dates import parse_date
+from wallboard.web.download import Export, make_export
 from wallboard.web.errors import request_id
 from wallboard.web.metrics import entity_label
 from wallboard.web.openapi import document
@@ -44,15 +48,13 @@ from wallboard.web.openapi import document
 log = logging.getLogger(__name__)
 
 MAX_QUERY_BYTES = 8192
+EXPORT_TIME_FACTOR = 10  # an export (every row of the range) may take this many report limits
 MAX_ROWS = 10_000
 DEFAULT_ROWS = 1000
 MAX_DAYS = 3660
 MAX_PAGE = 1_000_000_000
 MAX_SECONDS = 1_000_000_000  # waittime / talktime bounds
 MAX_UNIQUEID = 256
-FIRST_YEAR, LAST_YEAR = 1970, 9998
-
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
@@ -60,20 +62,6 @@ _bad = bad_request
 
 
 # -- parameters -----------------------------------------------------------------------------------
-
-
-def parse_date(value: str | None, name: str) -> date | None:
-    if value is None or value == "":
-        return None
-    if not _DATE.fullmatch(value):
-        raise _bad("invalid_date", f"{name} must be a date YYYY-MM-DD")
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise _bad("invalid_date", f"{name} is not a valid date: {value}") from None
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise _bad("invalid_date", f"{name} must be between {FIRST_YEAR} and {LAST_YEAR}")
-    return day
 
 
 def parse_int(value: str | None, name: str, default: int, low: int, high: int, code: str) -> int:
@@ -177,6 +165,16 @@ def error_response(
 Handler = Callable[[Store, Settings, str, Mapping[str, str], User, float], Any]
 
 
+def export_format(query: Mapping[str, str]) -> str | None:
+    """`format=csv|xlsx` (None: the JSON answer); 400 for anything else."""
+    fmt = query.get("format")
+    if fmt is None or fmt == "" or fmt == "json":
+        return None
+    if fmt not in FORMATS:
+        raise _bad("invalid_format", "format must be json, csv or xlsx")
+    return fmt
+
+
 def _reports(
     store: Store, settings: Settings, arg: str, query: Mapping[str, str], user: User, now: float
 ) -> Any:
@@ -184,7 +182,11 @@ def _reports(
         return {"data": [{"report": report.name} for report in reports.CATALOGUE]}
     if arg not in reports.REPORTS:
         raise not_found("unknown_report", f"no report named {arg[:80]!r}")
+    fmt = export_format(query)
     params = report_params(query, ZoneInfo(settings.timezone), now)
+    if fmt is not None:
+        columns, chunks = reports.report_chunks(store, settings, arg, params, user)
+        return make_export(fmt, arg, params, columns, chunks)
     body = paged(reports.run_report(store, settings, arg, params, user), params)
     body["gaps"] = reports.history_gaps(store, settings, params, user)
     return body
@@ -228,7 +230,11 @@ def _search(
 ) -> Any:
     if arg:
         raise not_found("unknown_entity", "search takes no path")
+    fmt = export_format(query)
     params = report_params(query, ZoneInfo(settings.timezone), now)
+    if fmt is not None:
+        columns, chunks = reports.search_chunks(store, settings, params, search_params(query), user)
+        return make_export(fmt, "search", params, columns, chunks)
     found = reports.search_calls(store, settings, params, search_params(query), user)
     body = paged(found, params)
     body["gaps"] = reports.history_gaps(store, settings, params, user)
@@ -305,13 +311,16 @@ async def _answer(request: Request) -> Response:
         if handler is None:
             raise not_found("unknown_entity", f"no entity {kind[:80]!r}")
         settings, store = request.app.state.settings, request.app.state.store
+        limit = settings.report_time_limit * (EXPORT_TIME_FACTOR if query.get("format") else 1)
         try:
             body = await store.read(handler, store, settings, arg, query, user, now,
-                                    time_limit=settings.report_time_limit)  # fmt: skip
+                                    time_limit=limit)  # fmt: skip
+            if isinstance(body, Export):
+                return await download.send(store, body, limit)
         except QueryTimeout:
             raise unavailable(
                 "report_timeout",
-                f"the request took over {settings.report_time_limit:g} s and was stopped;"
+                f"the request took over {limit:g} s and was stopped;"
                 " ask for a shorter range or a narrower filter",
             ) from None
         return JSONResponse(body)

@@ -16,6 +16,7 @@ from wallboard.history.reports.entities import (
     list_agents,
     list_queues,
     search_calls,
+    search_chunks,
     search_row,
     search_sql,
 )
@@ -23,6 +24,7 @@ from wallboard.history.reports.runner import (
     agent_sessions_by_day,
     agent_visibility,
     history_gaps,
+    report_chunks,
     resolve_scope,
     run_report,
     summarised_for,
@@ -44,6 +46,7 @@ __all__ = [
     "CATALOGUE", "DAY", "REPORTS", "SUMMARISED", "Context", "Page", "Report", "ReportError",
     "ReportParams", "Scope", "SearchParams", "Summarised", "Viewer", "agent_sessions_by_day",
     "agent_visibility", "call_events", "history_gaps", "list_agents", "list_queues", "make_scope", "narrowed",
-    "offset_segments", "render", "resolve_scope", "run_report", "search_calls", "search_row",
+    "offset_segments", "render", "report_chunks", "resolve_scope", "run_report", "search_calls",
+    "search_chunks", "search_row",
     "search_sql", "slots_for", "summarised_for", "whole_hours",
 ]  # fmt: skip

@@ -353,6 +353,21 @@ CATALOGUE: tuple[Report, ...] = (
     ),
 )  # fmt: skip
 REPORTS: Mapping[str, Report] = {report.name: report for report in CATALOGUE}
+
+# The report pages' headline figures for a period (not an API report): one row.
+HEADLINE = Report(
+    "headline",
+    ("Received", "Answered", "Unanswered", "Abandoned", "Abandon Unknown", "Service Level",
+     "ASA", "AHT", "Longest Wait", "Answered Within"),
+    (
+        "SELECT COUNT(*),"
+        f" {_count(ANSWERED)}, {_count(UNANSWERED)}, {_count(ABANDONED_SQL)},"
+        f" {_count(ABANDON_UNKNOWN_SQL)}, {_ANSWERED_TALK_WAIT},"
+        f" {_count(ANSWERED + ' AND ' + within_sql('{threshold}'))},"
+        f" MAX(COALESCE(wait, 0)) {_CALLS}",
+    ),
+    shapes.headline,
+)  # fmt: skip
 SUMMARISED: Mapping[str, Summarised] = {
     report.name: report.summarised for report in CATALOGUE if report.summarised is not None
 }

@@ -4,8 +4,9 @@ queue_log rows), `queues` and `agents`, as the user may see them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -107,6 +108,35 @@ def search_calls(
         if stays.get(callid)
     ]
     return Page(records, rows)
+
+
+SEARCH_COLUMNS = (
+    "firstEvent", "overflow", "uniqueid", "callerid", "dateStart", "dateEnd", "event", "agent",
+    "queue", "waitTime", "talkTime", "combinedWaitTime", "totalDuration", "recordingFilename",
+    "agent_name", "queue_name", "callflow", "clid", "did", "datetime", "queuename", "queuereal",
+)  # fmt: skip
+
+
+def search_chunks(
+    store: Store, settings: Settings, params: ReportParams, search: SearchParams, user: Viewer
+) -> tuple[tuple[str, ...], Iterator[list[dict[str, str]]]]:
+    """Every search row for an export, page by page: (columns, chunks of rows)."""
+
+    def chunks() -> Iterator[list[dict[str, str]]]:
+        page = 1
+        while True:
+            found = search_calls(store, settings, dataclasses.replace(params, page=page,
+                                                                      rows=EXPORT_PAGE), search, user)  # fmt: skip
+            if found.rows:
+                yield found.rows
+            if page * EXPORT_PAGE >= found.records:
+                return
+            page += 1
+
+    return SEARCH_COLUMNS, chunks()
+
+
+EXPORT_PAGE = 5000
 
 
 def _first_callids(

@@ -5,8 +5,9 @@ it exactly, and shaped into the API's rows. The I/O of the reports lives here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,13 @@ from wallboard.history import coverage
 from wallboard.history.callmodel import day_bounds
 from wallboard.history.naming import pbx_of
 from wallboard.history.registry import Registry
-from wallboard.history.reports.catalogue import REPORTS, SESSION_CALLS, Report, Summarised
+from wallboard.history.reports.catalogue import (
+    HEADLINE,
+    REPORTS,
+    SESSION_CALLS,
+    Report,
+    Summarised,
+)
 from wallboard.history.reports.scope import DAY, Page, ReportParams, Scope, Viewer, make_scope
 from wallboard.history.reports.shapes import Context, Row, fold, is_static, session_row
 from wallboard.history.reports.sql import (
@@ -31,6 +38,8 @@ from wallboard.history.reports.sql import (
 )
 from wallboard.history.store import Store
 from wallboard.history.summary import WAIT_STEPS
+
+EXPORT_CHUNK = 5000  # rows per chunk of an export
 
 
 def summarised_for(
@@ -108,11 +117,12 @@ def run_report(
     user: Viewer,
     summaries: bool = True,
 ) -> Page:
-    """Run one report of the catalogue for a user: the requested page and the row count.
+    """Run one report of the catalogue (or the pages' HEADLINE) for a user: the requested
+    page and the row count.
 
     Through the hourly summaries when they answer the request exactly (`summaries=False`
     forces the raw tables, the reference)."""
-    report = REPORTS.get(name)
+    report = HEADLINE if name == HEADLINE.name else REPORTS.get(name)
     if report is None:
         raise not_found("unknown_report", f"no report named {name[:80]!r}")
     tz = ZoneInfo(settings.timezone)
@@ -148,6 +158,34 @@ def run_report(
         results = adapt(results)
     shaped = report.shape(results, ctx)
     return Page(len(shaped), _named(report, shaped[offset : offset + params.rows]))
+
+
+def report_chunks(
+    store: Store, settings: Settings, name: str, params: ReportParams, user: Viewer,
+    size: int = EXPORT_CHUNK,
+) -> tuple[tuple[str, ...], Iterator[list[dict[str, str]]]]:  # fmt: skip
+    """Every row of a report for an export, ignoring paging: (columns, chunks of rows). A
+    detail report's rows are read from a cursor as they are consumed, so a year of them is
+    never in memory at once; the others are small and come in one chunk."""
+    report = REPORTS.get(name)
+    if report is None:
+        raise not_found("unknown_report", f"no report named {name[:80]!r}")
+    everything = dataclasses.replace(params, page=1, rows=2**31)
+    if not report.paged:
+        return report.columns, iter([run_report(store, settings, name, everything, user).rows])
+    tz = ZoneInfo(settings.timezone)
+    names = store.registry()
+    scope = resolve_scope(store, tz, everything, user, names)
+    slots = slots_for(scope, settings.service_levels, settings.service_level)
+    rows_sql = render(report.queries[1], narrowed(report.queries[1], slots, scope))
+    ctx = Context(tz, scope, params.now, display_names(store, "queues"),
+                  display_names(store, "agents"), names)  # fmt: skip
+
+    def chunks() -> Iterator[list[dict[str, str]]]:
+        for rows in store.iterate(*rows_sql, size=size):
+            yield _named(report, report.shape([rows], ctx))
+
+    return report.columns, chunks()
 
 
 def _named(report: Report, rows: list[Row]) -> list[dict[str, str]]:

@@ -179,6 +179,19 @@ def distribution_by_queue(results: list[list[tuple]], ctx: Context) -> list[Row]
     return shaped
 
 
+def headline(results: list[list[tuple]], ctx: Context) -> list[Row]:
+    """The period's figures: SL answered %, ASA (average wait of the answered), AHT (average
+    talk of the answered that ended), the longest wait of any call."""
+    received, answered, unanswered, abandoned, unknown, talk, talk_n, wait, wait_n, within, longest = (
+        v or 0 for v in results[0][0]
+    )
+    return [(
+        str(received), str(answered), str(unanswered), str(abandoned), str(unknown),
+        percent(within, answered), average(wait, wait_n), average(talk, talk_n), str(longest),
+        str(within),
+    )]  # fmt: skip
+
+
 # -- distributions over periods ---------------------------------------------------------------
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
