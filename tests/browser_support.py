@@ -4,6 +4,8 @@
   Authenticator with a cheap password hasher, and `app.state.live` (state + hub).
 - `ModelFeed`: drives a CallCenterState and a Hub straight from a simulator model (no AMI),
   queue_log lines included (today's counters), for fast deterministic websocket tests.
+- `StateOverlay`: hand-built keys over a live state (fields a newer backend sends), kept in
+  every snapshot and published as merge patches like the state's own.
 - `Served`: uvicorn in the current event loop on 127.0.0.1 (port 0 = ephemeral).
 - `Demo`: a scripted simulator in this process and the installed product (`wallboard serve`
   from the wheel, tests/installed.py) as a subprocess that can be killed and restarted on the
@@ -32,7 +34,7 @@ from wallboard.history.queuelog import Rejected, parse_line
 from wallboard.history.store import Store, open_store
 from wallboard.live.events import Malformed, MemberEvent, QueueEntry, QueueParams, parse_event
 from wallboard.live.hub import Hub
-from wallboard.live.patch import merge_patch
+from wallboard.live.patch import compose, merge_patch
 from wallboard.live.state import CallCenterState
 from wallboard.simulator.model import CallCenterModel
 from wallboard.web import pages, ws
@@ -120,6 +122,31 @@ class ModelFeed:
                     published += 1
         return published
 
+    def inject(self, *events: Any) -> None:
+        """Apply typed events (as the AMI listener would hand them over) at the model's time and
+        publish their patches: what the simulator cannot produce, such as an unplugged phone."""
+        for event in events:
+            patch = self.state.apply(event, self.model.now)
+            if patch:
+                self.hub.publish(patch)
+
+
+class StateOverlay:
+    """Hand-built additions over a CallCenterState: `snapshot` is the state's snapshot with
+    them merged in (give it to the Hub), `publish` sends one more as a merge patch (nulls
+    delete, in the snapshots too). For fields the live state does not compute (yet)."""
+
+    def __init__(self, state: CallCenterState) -> None:
+        self.state = state
+        self.extra: dict[str, Any] = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        return merge_patch(self.state.snapshot(), self.extra)
+
+    def publish(self, hub: Hub, patch: dict[str, Any]) -> None:
+        self.extra = compose(self.extra, patch)
+        hub.publish(patch)
+
 
 class Served:
     """uvicorn serving an app in the running event loop (tests stop it with `stop`)."""
@@ -177,12 +204,12 @@ class Demo:
 
     The server reaches the simulator over AMI and tails the queue_log it writes, as
     `wallboard demo` does; scripting goes through `self.sim.model` and `await self.sim.flush()`.
-    `settings` are extra `[wallboard]` settings of the server's TOML file.
+    `settings` are extra `[wallboard]` settings of the server's TOML file, `tables` more TOML.
     """
 
     def __init__(
         self, directory: Any, model: CallCenterModel, heartbeat: float = 15.0,
-        settings: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None, tables: str = "",
     ) -> None:  # fmt: skip
         from wallboard.simulator.server import SimulatorServer
 
@@ -192,6 +219,7 @@ class Demo:
         self.sim = SimulatorServer(model, speed=0, queue_log_path=self.queue_log, auth_delay=0)
         self.heartbeat = heartbeat
         self.settings = settings or {}
+        self.tables = tables  # TOML tables after [wallboard] ([[alert]], [queues], ...)
         self.port = int(self.settings.get("port") or free_port())
         self.proc: Any = None
         self.store = open_store(self.db)
@@ -228,7 +256,7 @@ class Demo:
         path = self.directory / "wallboard.toml"
         path.write_text("[wallboard]\n" + "".join(
             f"{key} = {json.dumps(value)}\n" for key, value in values.items()
-        ))  # fmt: skip
+        ) + self.tables)  # fmt: skip
         return path
 
     async def start_server(self) -> None:

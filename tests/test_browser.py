@@ -400,7 +400,13 @@ async def test_wallboard_page_is_a_script_shell_under_a_strict_policy(site) -> N
     assert config["thresholds"]["warn_wait"] == 45 and config["heartbeat"] == 7.0
     script = await http.get(f"/static/wallboard.js?v={_version(html)}")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert not re.search(r"\.(inner|outer)HTML\b|insertAdjacentHTML|document\.write", script.text)
+    modules = set(re.findall(r"board-[a-z]+\.js", script.text))
+    assert len(modules) >= 6  # the entry imports the board's modules
+    for name in ("wallboard.js", *sorted(modules)):  # all served, none writes HTML
+        found = await http.get(f"/static/{name}?v={_version(html)}")
+        assert found.status_code == 200 and "javascript" in found.headers["content-type"], name
+        assert not re.search(r"\.(inner|outer)HTML\b|insertAdjacentHTML|document\.write",
+                             found.text), name  # fmt: skip
 
 
 def _version(html: str) -> str:

@@ -24,7 +24,7 @@ import pytest_asyncio
 
 from tests.browser_support import Demo
 from tests.installed import ROOT, installed_venv, self_signed
-from wallboard.config import TABLES, PbxSettings, load_settings, setting_names
+from wallboard.config import _ALERT_KEYS, TABLES, PbxSettings, load_settings, setting_names
 from wallboard.simulator.model import CallCenterModel, default_config
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -85,9 +85,13 @@ def test_the_unit_and_the_example_settings_agree() -> None:
 def test_the_example_settings_file_holds_every_setting(tmp_path: Path) -> None:
     text, marker, pbx_tables = (DEPLOY / "wallboard.toml").read_text().partition("\n# [[pbx]]\n")
     assert marker, "the [[pbx]] tables are documented at the end"
-    named = set(re.findall(r"^#? ?([a-z_]+) = ", text, re.M))
-    named |= set(re.findall(r"^#? ?\[(?:wallboard\.)?([a-z_]+)\]", text, re.M)) - {"wallboard"}
-    assert named | {"pbx"} == set(setting_names())
+    head, alert_marker, alert_example = text.partition("\n# [[alert]]\n")
+    assert alert_marker, "an [[alert]] rule is shown"
+    named = set(re.findall(r"^#? ?([a-z_]+) = ", head, re.M))
+    named |= set(re.findall(r"^#? ?\[(?:wallboard\.)?([a-z_]+)\]", head, re.M)) - {"wallboard"}
+    assert named | {"pbx", "alert"} == set(setting_names())
+    rule_keys = set(re.findall(r"^# ([a-z_]+) = ", alert_example.split("\n\n")[0], re.M))
+    assert rule_keys | {"below"} == _ALERT_KEYS  # every key of a rule is shown (above or below)
     uncommented = "\n".join(line.removeprefix("# ") for line in text.splitlines()
                             if re.match(r'^# ?([a-z_]+ = |"|\[)', line) or not line.startswith("#"))  # fmt: skip
     loaded = tomllib.loads(uncommented)  # the commented values are valid too
@@ -95,7 +99,9 @@ def test_the_example_settings_file_holds_every_setting(tmp_path: Path) -> None:
     assert set(everything) | {"pbx"} == set(setting_names())
     path = tmp_path / "all.toml"
     path.write_text(uncommented)
-    assert load_settings(path, environ={}).agents == {"PJSIP/2001": "Judy", "Agent/1001": "Ivan"}
+    everything_loaded = load_settings(path, environ={})
+    assert everything_loaded.agents == {"PJSIP/2001": "Judy", "Agent/1001": "Ivan"}
+    assert [rule.name for rule in everything_loaded.alert] == ["long-wait"]
     load_settings(DEPLOY / "wallboard.toml", environ={})
     # The [[pbx]] examples, uncommented in place of the flat PBX settings: every key of a PBX
     # is shown, and they load (a file, a table and AMI alone).

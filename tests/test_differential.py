@@ -78,11 +78,15 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
             sl = {r["Queue"]: r for r in (await get("reports/service_level", **span))["rows"]}
         # a restart at noon loses nothing: a fresh live side seeded from the store agrees
         counters = {q: v["counters"] for q, v in live.state.snapshot()["queues"].items()}
+        agents_today = {q: v.get("agents_today") for q, v in live.state.snapshot()["queues"].items()}
+        board_agents = per_agent(live.state.snapshot(), live.registry.resolve)
         await live.stop()
         restarted = build_live(settings.replace(ami_host=None), store, clock=lambda: model.now)
         await restarted.seed()
         reseeded = {q: v["counters"] for q, v in restarted.state.snapshot()["queues"].items()}
         assert reseeded == counters
+        assert {q: v.get("agents_today") for q, v in restarted.state.snapshot()["queues"].items()} == agents_today
+        after_restart = per_agent(restarted.state.snapshot(), restarted.registry.resolve)
     finally:
         await live.stop()
         await sim.stop()
@@ -113,3 +117,35 @@ async def test_realtime_counters_equal_the_reports_for_the_day(tmp_path):
         assert int(day["Received"]) == int(row["Received"]) + int(row["Waiting"]), queue
         total += got_answered + got_unanswered
     assert total > 100  # the run had real traffic
+    # Per agent today, on the board (the live state the websocket carries) and after a restart:
+    # the calls answered and their talk time are answered_calls_by_agent's.
+    reported = {name: (int(row["Calls"]), seconds(row["Call Time"])) for name, row in by_agent.items()}
+    assert {a: (f["answered"], f["talk"]) for a, f in board_agents.items() if f["answered"]} == reported
+    assert after_restart == board_agents
+    assert sum(f["missed"] for f in board_agents.values()) > 0  # rings let go were counted
+    # ...and `entity=realtime` shows each member's share of them in its queue.
+    assert sum(int(r["answeredToday"]) for m in live_view["agents"].values() for r in m.values()) > 50
+    for queue, members in live_view["agents"].items():
+        for name, row in members.items():
+            mine = (agents_today.get(queue) or {}).get(name, {})
+            assert int(row["answeredToday"]) == mine.get("answered", 0), (queue, name)
+            assert int(row["talkTimeToday"]) == mine.get("talk", 0), (queue, name)
+
+
+def seconds(text: str) -> int:
+    """Seconds of "HH:MM:SS" or of a plain number."""
+    if ":" not in text:
+        return int(float(text))
+    hours, minutes, secs = (int(part) for part in text.split(":"))
+    return hours * 3600 + minutes * 60 + secs
+
+
+def per_agent(snapshot: dict, resolve) -> dict[str, dict[str, int]]:
+    """Today's figures of each agent (the registry's name), over every queue."""
+    total: dict[str, dict[str, int]] = {}
+    for queue in snapshot["queues"].values():
+        for agent, figures in (queue.get("agents_today") or {}).items():
+            mine = total.setdefault(resolve(agent), dict.fromkeys(figures, 0))
+            for key, value in figures.items():
+                mine[key] += value
+    return total

@@ -107,6 +107,7 @@ def test_connect_removes_a_caller_whose_leave_was_missed() -> None:
         "callerid_name": "X",
         "call_uniqueid": "a",
         "since": T0 + 3,
+        "call_since": int(T0 + 3),
     }
 
 
@@ -145,6 +146,7 @@ def test_member_lifecycle() -> None:
         "last_pause": 0,
         "login_time": 100,
         "since": T0,
+        "paused_since": 0,
     }
     assert s.apply(member("q", "PJSIP/1", status=1), T0 + 1) == {}
     p = s.apply(member("q", "PJSIP/1", status=6), T0 + 2)
@@ -162,6 +164,7 @@ def test_member_lifecycle() -> None:
         "pause_reason": "Lunch",
         "last_pause": 500,
         "since": T0 + 3,
+        "paused_since": int(T0 + 3),  # a LastPause days old is not this pause's start
     }
     # unpause (18.21+ repeats the reason on unpause): the reason goes with the pause
     p = s.apply(member("q", "PJSIP/1", MemberPause, paused=False, paused_reason="Lunch"), T0 + 4)
@@ -169,6 +172,7 @@ def test_member_lifecycle() -> None:
         "paused": False,
         "pause_reason": "",
         "since": T0 + 4,
+        "paused_since": 0,
     }
     p = s.apply(member("q", "PJSIP/1", MemberPenalty, penalty=3), T0 + 5)
     assert p == {"queues": {"q": {"members": {"PJSIP/1": {"penalty": 3}}}}}
@@ -194,6 +198,7 @@ def test_agent_complete_is_matched_by_queue_and_interface() -> None:
                         "callerid": None,
                         "callerid_name": None,
                         "call_uniqueid": None,
+                        "call_since": None,
                         "since": T0 + 10,
                     }
                 }
@@ -634,7 +639,7 @@ def realtime_state() -> CallCenterState:
 
 def test_realtime_view_shape_and_formulas() -> None:
     view = realtime_view(realtime_state().snapshot(), make_view(), T0 + 10)
-    assert list(view) == ["waiting calls", "summary", "agents", "pbxs"]
+    assert list(view) == ["waiting calls", "summary", "agents", "pbxs", "alerts"]
     assert view["waiting calls"]["sales"] == {
         "1": {"calleridNum": "100", "calleridName": "First", "waitTime": "85"},
         "2": {"calleridNum": "200", "calleridName": "Second", "waitTime": "15"},
@@ -698,7 +703,8 @@ def test_realtime_view_filters_queues() -> None:
     assert list(realtime_view(snap, make_view(chosen=["sales", "nope"]), T0)["agents"]) == ["sales"]
     assert realtime_view(snap, make_view({"support"}, (), ["sales"]), T0)["summary"]["queue"] == {}
     empty = realtime_view({}, make_view(), T0)
-    assert empty == {"waiting calls": {}, "summary": {"queue": {}}, "agents": {}, "pbxs": {}}
+    assert empty == {"waiting calls": {}, "summary": {"queue": {}}, "agents": {}, "pbxs": {},
+                     "alerts": {}}  # fmt: skip
 
 
 def test_formula_helpers() -> None:

@@ -249,7 +249,7 @@ def test_realtime_with_live_state(client):
     app.state.live = SimpleNamespace(state=SimpleNamespace(snapshot=lambda: snapshot))
     try:
         everything = ok(client, entity="realtime")
-        assert set(everything) == {"waiting calls", "summary", "agents", "pbxs"}
+        assert set(everything) == {"waiting calls", "summary", "agents", "pbxs", "alerts"}
         assert set(everything["summary"]["queue"]) == {"sales", "support"}
         assert everything["waiting calls"]["sales"]["1"]["calleridNum"] == "555"
         assert everything["summary"]["queue"]["sales"]["Received"] == "4"

@@ -1,11 +1,12 @@
-"""`wallboard users ...`, `displays ...` and `agents ...`: the command-line side of `auth` and of
-the agent registry."""
+"""`wallboard users ...`, `displays ...`, `agents ...` and `schedules ...`: the command-line side
+of `auth`, of the agent registry and of the report schedules."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -99,8 +100,10 @@ def displays_command(settings: Settings, args: argparse.Namespace) -> int:
             queues = _shown(parse_list(args.queues))
             print(f"display {args.name} added for user {args.user} (queues: {queues})")
             print(f"{settings.public_base}/wallboard?display={token}")
+            print(f"on a TV nobody scrolls (everything fits; &rotate=20 turns pages):"
+                  f" {settings.public_base}/wallboard?display={token}&view=tv")  # fmt: skip
             print(
-                "The link is shown only this once. Users reach the server at another address?"
+                "The links are shown only this once. Users reach the server at another address?"
                 " Set public_url (or give --public-url) and the link says it."
             )
         elif args.action == "list":
@@ -125,6 +128,73 @@ def displays_command(settings: Settings, args: argparse.Namespace) -> int:
         return _fail(exc)
     finally:
         store.close()
+    return 0
+
+
+def schedules_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`wallboard schedules add|list|remove`; returns the exit code (2: bad input)."""
+    from wallboard.history import schedules
+
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        return _fail(exc)
+    zone = ZoneInfo(settings.timezone)
+
+    def shown(epoch: int | None) -> str:
+        return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d %H:%M") if epoch else "-"
+
+    try:
+        if args.action == "add":
+            found = schedules.add(store, args.name, args.report, args.period, args.to,
+                                  args.format, args.at, args.user)  # fmt: skip
+            print(f"schedule {found.name} added: {found.report} for {found.period}, at"
+                  f" {found.at} ({settings.timezone}), to {', '.join(found.recipients)} as"
+                  f" {found.format}, as user {found.user_name} may see it")  # fmt: skip
+            print(f"first due {shown(schedules.next_due(found, time.time(), zone))}" + (
+                "" if settings.smtp_host else "; nothing is sent until smtp_host is set"))  # fmt: skip
+        elif args.action == "list":
+            rows = [
+                (s.name, s.report, s.period, ",".join(s.recipients), s.format, s.at,
+                 s.user_name, shown(s.last_sent), (s.last_error or "-")[:60])
+                for s in schedules.list_schedules(store)
+            ]  # fmt: skip
+            _print_table(("NAME", "REPORT", "PERIOD", "TO", "FORMAT", "AT", "USER", "LAST SENT",
+                          "LAST ERROR"), rows, "no schedules yet")  # fmt: skip
+        elif args.action == "remove":
+            if not schedules.remove(store, args.name):
+                return _fail(f"no schedule {args.name!r}")
+            print(f"removed schedule {args.name}")
+    except schedules.ScheduleError as exc:
+        print(f"wallboard: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0
+
+
+def alerts_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`wallboard alerts log`: what the alert notifier sent, newest last."""
+    from wallboard.history import alertlog
+
+    if args.limit < 1:
+        return _fail("--limit must be at least 1")
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        return _fail(exc)
+    zone = ZoneInfo(settings.timezone)
+    try:
+        rows = [
+            (datetime.fromtimestamp(r.at, zone).strftime("%Y-%m-%d %H:%M:%S"), r.rule, r.subject,
+             r.kind, r.channel, r.target[:40], r.status, str(r.attempts), (r.error or "-")[:60])
+            for r in alertlog.recent(store, args.limit, args.rule)
+        ]  # fmt: skip
+    finally:
+        store.close()
+    rules = ", ".join(rule.name for rule in settings.alert) or "none in these settings"
+    _print_table(("AT", "RULE", "SUBJECT", "STATE", "CHANNEL", "TO", "STATUS", "TRIES", "ERROR"),
+                 rows, f"no alert messages yet (rules: {rules})")  # fmt: skip
     return 0
 
 

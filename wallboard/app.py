@@ -33,7 +33,9 @@ SESSION_SWEEP = 3600.0  # seconds between deletions of expired login sessions
 def create_app(settings: Settings, store: Store | None = None, services: bool = True) -> Starlette:
     """The Starlette application; `services=False` leaves out the AMI listener and the tailer."""
     from wallboard.auth import Authenticator
-    from wallboard.web import pages, rest, ws
+    from wallboard.history.mailer import start_mailer
+    from wallboard.notify import AlertNotifier, wants_notifier
+    from wallboard.web import pages, reportpages, rest, ws
     from wallboard.web.assets import PackageStatic
     from wallboard.web.errors import RequestErrors
     from wallboard.web.metrics import Metrics, metrics_endpoint
@@ -42,12 +44,15 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
     store = store or open_store(settings.db)
     if settings.agents:  # the settings' [agents] names, before anything reads the registry
         store.learn_names(sorted(settings.agents.items()), "settings")
+    if settings.queues:  # the settings' [queues] display names, as the reports show them
+        store.name_queues(settings.queues)
     live = build_live(settings, store) if services else None
     routes: list[BaseRoute] = [
         Route("/stats/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
         Route("/rest/index.php", rest.entry, methods=["GET", "HEAD"]),
         Route("/stats/rest/openapi.json", rest.openapi, methods=["GET"]),
         *pages.routes(),
+        *reportpages.routes(),
         *ws.routes(),
         Mount("/static", PackageStatic(), name="static"),
     ]
@@ -56,9 +61,17 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        notifier = None
+        if live is not None and wants_notifier(settings.alert):  # webhooks and e-mails
+            notifier = AlertNotifier(settings, store)
+            await notifier.start()
+            live.on_alerts = notifier.submit
         if live is not None:
             await live.start()
         sweeper = asyncio.create_task(_sweep_sessions(app), name="session sweeper")
+        mailer = None
+        if services:  # scheduled reports by e-mail, when smtp_host is set
+            mailer = await start_mailer(settings, store, app.state.auth.users.get)
         gc.freeze()  # start-up objects live forever: keep them out of every collection
         try:
             yield
@@ -66,8 +79,12 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            if mailer is not None:
+                await mailer.stop()
             if live is not None:
                 await live.stop()
+            if notifier is not None:
+                await notifier.stop()
 
     app = Starlette(
         routes=routes,
@@ -109,6 +126,7 @@ def build_live(
     state = CallCenterState(
         settings.timezone, settings.service_level_for,
         {p.name: (bool(p.ami_host), p.history) for p in pbxs} or None, settings.qualified,
+        alert_rules=settings.alert, queue_names=settings.queues,
     )  # fmt: skip
     # The hub looks for quiet views twice per heartbeat, so a ping is never late by a second.
     hub = Hub(state.snapshot, clock, heartbeat=settings.ws_heartbeat,

@@ -1,4 +1,5 @@
-"""The `wallboard` command line: serve, demo, check, import, users, displays, agents.
+"""The `wallboard` command line: serve, demo, check, import, users, displays, agents, schedules,
+alerts.
 
 Every command takes `--config FILE` and the setting flags that concern it, so an install
 configured by a TOML file is managed with that same file.
@@ -175,6 +176,43 @@ def build_parser() -> argparse.ArgumentParser:
     drev = command("revoke", "revoke a display link (its screen stops within seconds)", [store],
                    "wallboard displays revoke lobby-tv", into=dsub)  # fmt: skip
     drev.add_argument("name")
+
+    schedules = sub.add_parser("schedules", help="e-mail reports on a schedule (needs smtp_host)",
+                               parents=[store])  # fmt: skip
+    ssub = schedules.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sadd = command(
+        "add", "e-mail a report every day (yesterday), Monday (last_week) or 1st (last_month)",
+        [store],
+        "wallboard schedules add daily --report distribution_by_queue --period yesterday"
+        " --to boss@example.com --at 07:00 --user boss",
+        "wallboard schedules add weekly --report answered_calls_by_queue --period last_week"
+        " --to boss@example.com,team@example.com --format csv",
+        into=ssub,
+    )  # fmt: skip
+    sadd.add_argument("name")
+    sadd.add_argument("--report", required=True, help="a report's name (entity=reports), or search")
+    sadd.add_argument("--period", required=True, metavar="PERIOD",
+                      help="yesterday, last_week (Monday to Sunday) or last_month")  # fmt: skip
+    sadd.add_argument("--to", required=True, metavar="ADDRESSES",
+                      help="comma-separated e-mail addresses")  # fmt: skip
+    sadd.add_argument("--format", default="xlsx", help="xlsx (default) or csv")
+    sadd.add_argument("--at", default="07:00", metavar="HH:MM",
+                      help="local time (the timezone setting) to send at (default 07:00)")  # fmt: skip
+    sadd.add_argument("--user", help="whose restrictions the report has (default: the first admin)")
+    command("list", "list schedules and how they last went", [store], "wallboard schedules list",
+            into=ssub)  # fmt: skip
+    srm = command("remove", "remove a schedule", [store], "wallboard schedules remove weekly",
+                  into=ssub)  # fmt: skip
+    srm.add_argument("name")
+
+    alerts = sub.add_parser("alerts", help="the alert rules' messages ([[alert]] settings)",
+                            parents=[store])  # fmt: skip
+    asub = alerts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    alog = command("log", "the webhooks and e-mails alerts sent (or could not)", [store],
+                   "wallboard alerts log", "wallboard alerts log --rule long-wait --limit 20",
+                   into=asub)  # fmt: skip
+    alog.add_argument("--rule", help="only this rule's messages")
+    alog.add_argument("--limit", type=int, default=50, help="how many of the newest (default 50)")
     return parser
 
 
@@ -209,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "users": _users,
         "displays": _displays,
         "agents": _agents,
+        "schedules": _schedules,
+        "alerts": _alerts,
     }[args.command]
     try:
         return handler(settings, args)
@@ -320,3 +360,15 @@ def _displays(settings: Settings, args: argparse.Namespace) -> int:
     from wallboard.admin import displays_command
 
     return displays_command(settings, args)
+
+
+def _alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from wallboard.admin import alerts_command
+
+    return alerts_command(settings, args)
+
+
+def _schedules(settings: Settings, args: argparse.Namespace) -> int:
+    from wallboard.admin import schedules_command
+
+    return schedules_command(settings, args)

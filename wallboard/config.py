@@ -24,13 +24,14 @@ class SettingsError(ValueError):
 # Where a setting's value came from, weakest first (shown by `wallboard check`).
 SOURCES = ("default", "file", "environment", "flag")
 # Settings never printed in full.
-SECRETS = frozenset({"ami_secret"})
+SECRETS = frozenset({"ami_secret", "smtp_password", "webhook_secret"})
 # Settings that are tables of their own at the top of the file, beside [wallboard].
-TABLES = ("agents", "pbx")
+TABLES = ("agents", "queues", "pbx", "alert")
 # A PBX's name: it prefixes its queues and agents ("site-a/2000") when there are several.
 _PBX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
 HISTORY_SCHEMES = ("mysql://", "mariadb://", "postgresql://", "postgres://")
+SMTP_TLS = ("none", "starttls", "tls")
 # Fields of Settings that describe the settings rather than being settings.
 _META = frozenset({"sources", "config_file"})
 
@@ -115,6 +116,92 @@ def _pbx_list(value: Any) -> tuple[PbxSettings, ...]:
     return tuple(out)
 
 
+ALERT_METRICS = {  # metric -> what its value is
+    "waiting": "callers waiting", "longest_wait": "seconds the longest caller has waited",
+    "service_level": "% of today's answered calls within the service level",
+    "abandon_rate": "% of today's calls abandoned", "available": "agents available",
+    "paused": "minutes an agent has been paused", "pbx_down": "seconds the AMI link is down",
+}  # fmt: skip
+WEBHOOK_FORMATS = ("json", "slack")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One `[[alert]]` table: fires when `metric` goes above (or below) `threshold`, clears
+    only once it is back at `clear` (the hysteresis: a rule cannot flap around its level)."""
+
+    name: str
+    metric: str
+    op: str  # "above" or "below"
+    threshold: float
+    clear: float
+    queues: tuple[str, ...] = ()  # empty: every queue
+    webhook: str | None = None
+    webhook_format: str = "json"
+    email: tuple[str, ...] = ()
+    max_per_hour: int = 12  # firing messages per rule and hour; clears always go
+
+    def fires(self, value: float) -> bool:
+        return value > self.threshold if self.op == "above" else value < self.threshold
+
+    def clears(self, value: float) -> bool:
+        return value <= self.clear if self.op == "above" else value >= self.clear
+
+
+_ALERT_KEYS = frozenset({"name", "metric", "above", "below", "clear", "queues", "webhook",
+                         "webhook_format", "email", "max_per_hour"})  # fmt: skip
+
+
+def _alert_list(value: Any) -> tuple[AlertRule, ...]:
+    """`[[alert]]` tables as AlertRules (SettingsError saying which rule and why)."""
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError("alert: give [[alert]] tables (name, metric, above or below, ...)")
+    out: list[AlertRule] = []
+    for n, table in enumerate(value, start=1):
+        if isinstance(table, AlertRule):
+            out.append(table)
+            continue
+        if not isinstance(table, Mapping):
+            raise SettingsError(f"alert #{n}: not a table")
+        where = f"alert {table.get('name', f'#{n}')!r}"
+        unknown = sorted(set(table) - _ALERT_KEYS)
+        if unknown:
+            raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        name = table.get("name")
+        if not isinstance(name, str) or not _PBX_NAME.fullmatch(name):
+            raise SettingsError(f"{where}: a name of letters, digits, '.', '_' or '-' is needed")
+        metric = table.get("metric")
+        if metric not in ALERT_METRICS:
+            raise SettingsError(f"{where}: metric must be one of {', '.join(ALERT_METRICS)}")
+        if ("above" in table) == ("below" in table):
+            raise SettingsError(f"{where}: give either above = N or below = N")
+        op = "above" if "above" in table else "below"
+        threshold = _coerce(f"{where}.{op}", "float", table[op])
+        clear = _coerce(f"{where}.clear", "float", table.get("clear", threshold))
+        if (op == "above" and clear > threshold) or (op == "below" and clear < threshold):
+            raise SettingsError(f"{where}: clear must be {'at or below' if op == 'above' else 'at or above'}"
+                                f" the {op} level ({threshold:g}), or the rule could never clear")  # fmt: skip
+        webhook = table.get("webhook")
+        if webhook is not None and not (isinstance(webhook, str)
+                                        and re.fullmatch(r"https?://[^\s]+", webhook)):  # fmt: skip
+            raise SettingsError(f"{where}: webhook must be an http:// or https:// URL")
+        fmt = table.get("webhook_format", "json")
+        if fmt not in WEBHOOK_FORMATS:
+            raise SettingsError(f"{where}: webhook_format must be json or slack")
+        email = _coerce(f"{where}.email", "tuple[str, ...]", table.get("email", ()))
+        per_hour = _coerce(f"{where}.max_per_hour", "int", table.get("max_per_hour", 12))
+        if per_hour < 1:
+            raise SettingsError(f"{where}: max_per_hour must be at least 1")
+        if any(rule.name == name for rule in out):
+            raise SettingsError(f"{where} is given twice")
+        out.append(AlertRule(name, metric, op, threshold, clear,
+                             _coerce(f"{where}.queues", "tuple[str, ...]", table.get("queues", ())),
+                             webhook, fmt, email, per_hour))  # fmt: skip
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the product; see the architecture's settings contract for the names."""
@@ -171,9 +258,22 @@ class Settings:
     # Login sessions end after this long without a request, and this long after the login.
     session_idle: int = 24 * 3600
     session_max_age: int = 7 * 24 * 3600
+    # The mail server scheduled reports go through (`wallboard schedules`); none: none are sent.
+    # `smtp_tls`: none, starttls or tls (from the first byte); a login when smtp_user is set.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_tls: str = "starttls"
+    smtp_from: str | None = None  # default: wallboard@<this host's name>
     # Agent names for interfaces: {"PJSIP/2001": "Judy"} (the `[agents]` table of the file, beside
     # `[wallboard]`); for interfaces whose member name Asterisk does not log (history/registry.py).
     agents: Mapping[str, str] = field(default_factory=dict)
+    # Queue display names: {"2000": "Sales"} (the `[queues]` table); the API keeps the ids.
+    queues: Mapping[str, str] = field(default_factory=dict)
+    # Alert rules (`[[alert]]` tables); webhooks are signed with `webhook_secret` (HMAC-SHA256).
+    alert: tuple[AlertRule, ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)
     # Several Asterisks (`[[pbx]]` tables beside `[wallboard]`); without them the flat
     # ami_*/queue_log settings are one PBX named "default" (see `pbxs`).
     pbx: tuple[PbxSettings, ...] = ()
@@ -239,6 +339,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             raise ValueError(value)
         if "PbxSettings" in text_kind:
             return _pbx_list(value)
+        if "AlertRule" in text_kind:
+            return _alert_list(value)
         if "Mapping" in text_kind:
             kind = str if "Mapping[str, str]" in text_kind else int
             if isinstance(value, Mapping):
@@ -344,6 +446,15 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("public_url must start with http:// or https://")
     if settings.session_idle <= 0 or settings.session_max_age <= 0:
         raise SettingsError("session_idle and session_max_age must be positive (seconds)")
+    if settings.smtp_tls not in SMTP_TLS:
+        raise SettingsError("smtp_tls must be none, starttls or tls")
+    if not 0 < settings.smtp_port < 65536:
+        raise SettingsError("smtp_port must be between 1 and 65535")
+    for rule in settings.alert:
+        if rule.email and not settings.smtp_host:
+            raise SettingsError(f"alert {rule.name!r} sends e-mail, but no smtp_host is set")
+    if settings.smtp_from is not None and "@" not in settings.smtp_from:
+        raise SettingsError("smtp_from must be an e-mail address (\"wallboard@pbx.example\")")
     _validate_pbxs(settings)
     if settings.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SettingsError("log_level must be debug, info, warning, error or critical")
@@ -401,7 +512,7 @@ def shown_value(settings: Settings, name: str) -> str:
         return "********"
     if value is None or value == "":
         return "(none)"
-    if name == "pbx":
+    if name in ("pbx", "alert"):
         return ", ".join(p.name for p in value) or "(none)"
     if isinstance(value, tuple):
         return ", ".join(value) or "(none)"

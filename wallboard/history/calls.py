@@ -79,6 +79,23 @@ class Interval:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RingMiss:
+    """A member rang and did not answer (RINGNOANSWER): who, in which queue, when."""
+
+    agent: str
+    queue: str
+    time: int
+    callid: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalChange:
+    """A session or pause as it is after a record (for the live side's pause time today)."""
+
+    interval: Interval
+
+
 @dataclass(slots=True)
 class CallChange:
     """A queue call as it was before a record (None if new) and as it is after."""
@@ -107,6 +124,7 @@ class CallTracker:
         self.dirty: dict[int, QueueCall] = {}
         self.changes: list[CallChange] = []
         self.dirty_intervals: list[Interval] = []
+        self.misses: list[RingMiss] = []
         self.created = 0  # queue calls started so far (ENTERQUEUE or a made-up start)
         self.next_id = max([next_id, *(c.id + 1 for c in self.calls.values())])
 
@@ -115,6 +133,11 @@ class CallTracker:
         calls, changes, intervals = list(self.dirty.values()), self.changes, self.dirty_intervals
         self.dirty, self.changes, self.dirty_intervals = {}, [], []
         return calls, changes, intervals
+
+    def take_misses(self) -> list[RingMiss]:
+        """The rings not answered since the last take."""
+        misses, self.misses = self.misses, []
+        return misses
 
     def _changed(self, before: QueueCall | None, call: QueueCall) -> None:
         self.dirty[call.id] = call
@@ -190,6 +213,8 @@ class CallTracker:
             self._open_interval("pause", rec.agent, rec.queue, rec.time, rec.reason or "")
         elif event == "UNPAUSE":
             self._close_interval("pause", rec.agent, rec.queue, rec.time)
+        elif event == "RINGNOANSWER" and rec.agent and rec.agent != "NONE":
+            self.misses.append(RingMiss(rec.agent, rec.queue, rec.time, rec.callid))
 
     def _enter(self, rec: Record) -> None:
         key = (rec.callid, rec.queue)

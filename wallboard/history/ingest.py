@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from wallboard.history.calls import CallChange, CallTracker, Interval, QueueCall
+from wallboard.history.calls import CallChange, CallTracker, Interval, IntervalChange, QueueCall
 from wallboard.history.naming import Naming
 from wallboard.history.queuelog import (
     MAX_LINE_BYTES,
@@ -199,6 +199,7 @@ class Ingester:
         calls, changes, intervals = tracker.take()
         batch.calls = calls
         batch.intervals = intervals
+        batch.misses = tracker.take_misses()
         batch.stored_open = self._stored_open
         batch.lines = lines
         self.store.write_batch(batch, int(time.time()))
@@ -208,6 +209,10 @@ class Ingester:
         summary.lines += lines
         summary.records += len(records)
         summary.calls += tracker.created - created
+        if self.keep_changes:  # for the live side: rings missed and pauses, beside the calls
+            live: list[Any] = [*changes, *batch.misses]
+            live += [IntervalChange(copy.copy(i)) for i in intervals]
+            return live
         return changes
 
     def close_stale(self, callids: set[str], when: int, source: str) -> list[CallChange]:

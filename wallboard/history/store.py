@@ -10,13 +10,14 @@ import logging
 import os
 import socket
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 from wallboard.history import aliases, coverage
-from wallboard.history.calls import Interval, QueueCall
+from wallboard.history.calls import Interval, QueueCall, RingMiss
 from wallboard.history.database import Database, DatabaseError, Transaction
 from wallboard.history.naming import pbx_of
 from wallboard.history.queuelog import Record, Rejected, format_line
@@ -127,6 +128,30 @@ MIGRATIONS: list[list[Any]] = [
         lambda tx: _add_column(tx, "queue_hours", "u_exitunknown"),
         *UNANSWERED_INDEX_MIGRATION,
     ],
+    # Reports sent by e-mail on a schedule (history/schedules.py): `last_due` is the due time
+    # last claimed by a sender (epoch; one sender per due time, across processes).
+    [
+        """CREATE TABLE schedules (
+            id {id}, name TEXT NOT NULL UNIQUE, report TEXT NOT NULL, period TEXT NOT NULL,
+            recipients TEXT NOT NULL, format TEXT NOT NULL, at TEXT NOT NULL,
+            user_name TEXT NOT NULL, created {int} NOT NULL, last_due {int}, last_sent {int},
+            last_error TEXT)""",
+    ],
+    # What the alert notifier sent (wallboard/notify.py; `wallboard alerts log`).
+    [
+        """CREATE TABLE alert_log (
+            id {id}, at {int} NOT NULL, rule TEXT NOT NULL, subject TEXT NOT NULL,
+            kind TEXT NOT NULL, channel TEXT NOT NULL, target TEXT NOT NULL,
+            status TEXT NOT NULL, attempts {int} NOT NULL, error TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX alert_log_at ON alert_log (at)",
+    ],
+    # Rings an agent did not answer (RINGNOANSWER): the live board's missed rings today.
+    [
+        """CREATE TABLE ring_misses (
+            id {id}, agent TEXT NOT NULL, queue TEXT NOT NULL, time {int} NOT NULL,
+            callid TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX ring_misses_time ON ring_misses (time)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -148,6 +173,7 @@ class Batch:
     records: list[Record] = field(default_factory=list)
     calls: list[QueueCall] = field(default_factory=list)  # each changed call, in its last state
     intervals: list[Interval] = field(default_factory=list)
+    misses: list[RingMiss] = field(default_factory=list)
     rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (line number, why)
     source: str = ""
     fingerprint: str | None = None
@@ -215,6 +241,26 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Run a parameterised SELECT and return every row (this thread's read connection)."""
         return self.db.query(sql, params)
+
+    def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[list[tuple]]:
+        """A SELECT's rows in lists of up to `size`, read as they are consumed."""
+        return self.db.iterate(sql, params, size)
+
+    def name_queues(self, names: Mapping[str, str]) -> None:
+        """Queue display names (the settings' `[queues]`), as the reports show them."""
+
+        def write(tx: Transaction) -> None:
+            for name, display in sorted(names.items()):
+                tx.execute(
+                    "INSERT INTO queues (name, display_name) VALUES (?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET display_name = excluded.display_name", (name, display),
+                )  # fmt: skip
+
+        self.write(write)
+
+    def not_counted(self) -> AbstractContextManager[None]:
+        """A block whose time the running read's time limit does not count (Database)."""
+        return self.db.not_counted()
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         rows = self.query(sql, params)
@@ -473,6 +519,11 @@ class Store:
                     ],
                 )
                 self._cover(tx, batch.intervals)
+            if batch.misses:
+                tx.executemany(
+                    "INSERT INTO ring_misses (agent, queue, time, callid) VALUES (?, ?, ?, ?)",
+                    [(m.agent, m.queue, m.time, m.callid) for m in batch.misses],
+                )
             queue_hours, agent_hours = summary_rows(batch.calls)
             tx.executemany(UPSERT_QUEUE_HOURS, queue_hours)
             tx.executemany(UPSERT_AGENT_HOURS, agent_hours)
@@ -619,6 +670,21 @@ class Store:
         return self.query(sql + " ORDER BY start_time, pbx", params)
 
     # -- reads used by several callers ----------------------------------------------------
+
+    def misses_between(self, start: int, end: int) -> list[RingMiss]:
+        """Rings not answered in [start, end)."""
+        return [RingMiss(*row) for row in self.query(
+            "SELECT agent, queue, time, callid FROM ring_misses WHERE time >= ? AND time < ?"
+            " ORDER BY time, id", (start, end),
+        )]  # fmt: skip
+
+    def pauses_between(self, start: int, end: int) -> list[Interval]:
+        """Pauses that ended in [start, end) (a pause still open is not counted yet)."""
+        return [Interval("pause", *row) for row in self.query(
+            "SELECT agent, queue, start_time, end_time, reason FROM agent_intervals"
+            " WHERE kind = 'pause' AND end_time >= ? AND end_time < ? ORDER BY start_time",
+            (start, end),
+        )]  # fmt: skip
 
     def calls_between(self, start: int, end: int) -> list[QueueCall]:
         """Queue calls that entered in [start, end)."""

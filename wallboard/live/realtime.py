@@ -138,6 +138,8 @@ def _agents(
     is "busy" on a call from any of the queues, whose name and caller are shown only when the
     viewer may see that queue. `loggedIn` is today's time since Asterisk's LoginTime."""
     rows: dict[str, dict[str, str]] = {}
+    today = queue.get("agents_today") or {}
+    resolved = {resolve(agent): figures for agent, figures in today.items()}
     for interface, m in sorted(queue.get("members", {}).items()):
         name = resolve(m.get("name") or interface)
         if name == interface:
@@ -148,7 +150,10 @@ def _agents(
         call_queue, call = calls.get(interface, ("", None))
         shown = call is not None and (view is None or view.sees_queue(call_queue))
         paused = bool(m.get("paused"))
-        pause_since = (m.get("last_pause") or m.get("since", now)) if paused else now
+        pause_since = (m.get("paused_since") or m.get("last_pause") or m.get("since", now)
+                       if paused else now)  # fmt: skip
+        figures = (today.get(m.get("name") or "") or today.get(interface) or resolved.get(name)
+                   or {})  # fmt: skip
         rows[name] = {
             "Status": "busy" if in_call else m.get("status_text", ""),
             "Duration": str(_seconds(now, m.get("since", now))),
@@ -170,6 +175,11 @@ def _agents(
             "auxSeconds": str(_seconds(now, pause_since)) if paused else "0",
             "callFromQueue": call_queue if shown else "",
             "loggedIn": _logged_in(m.get("login_time", 0), now, day_start),
+            # Today's figures from the queue_log call model (as the reports count them).
+            "answeredToday": str(figures.get("answered", 0)),
+            "talkTimeToday": str(figures.get("talk", 0)),
+            "missedToday": str(figures.get("missed", 0)),
+            "pausedToday": str(figures.get("paused", 0)),
         }
     return rows
 
@@ -207,7 +217,7 @@ def realtime_view(
     """`{"waiting calls", "summary": {"queue"}, "agents", "pbxs"}` of what `view` shows of a
     live snapshot (live/views.py, as the websocket filters it: its queues, and with an agent
     restriction only those members; the queues' call figures stay whole). `pbxs`: each PBX's
-    AMI link and history source."""
+    AMI link and history source; `alerts`: each alert rule and what of it fires for the view."""
     calls = queue_calls_of(snapshot.get("queues", {}))  # a call may be from a hidden queue
     shown = filter_state(snapshot, view)
     queues = shown.get("queues", {})
@@ -220,7 +230,28 @@ def realtime_view(
             for name in names
         },
         "pbxs": {name: _pbx(pbx) for name, pbx in sorted(shown.get("pbxs", {}).items())},
+        "alerts": {name: _alert(rule) for name, rule in sorted(shown.get("alerts", {}).items())},
     }
+
+
+def _number(value: Any) -> str:
+    number = float(value or 0)
+    return str(int(number)) if number.is_integer() else f"{number:.2f}"
+
+
+def _alert(rule: dict[str, Any]) -> dict[str, Any]:
+    """One alert rule: its level, whether it fires and since when, and what fires (text)."""
+    return {
+        "metric": str(rule.get("metric", "")), "op": str(rule.get("op", "")),
+        "threshold": _number(rule.get("threshold")), "clear": _number(rule.get("clear")),
+        "state": str(rule.get("state", "ok")), "since": str(int(rule.get("since", 0))),
+        "firing": {
+            key: {"queue": str(s.get("queue", "")), "agent": str(s.get("agent", "")),
+                  "pbx": str(s.get("pbx", "")), "value": _number(s.get("value")),
+                  "since": str(int(s.get("since", 0)))}
+            for key, s in sorted((rule.get("subjects") or {}).items())
+        },
+    }  # fmt: skip
 
 
 def _pbx(pbx: dict[str, Any]) -> dict[str, str]:

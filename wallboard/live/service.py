@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from wallboard.config import Settings
 from wallboard.history.callmodel import today_bounds
-from wallboard.history.calls import CallChange, QueueCall
+from wallboard.history.calls import CallChange, Interval, QueueCall, RingMiss
 from wallboard.history.registry import Registry
+from wallboard.live.alerts import Transition
 from wallboard.live.events import SourceStatus
 from wallboard.live.hub import Hub
 from wallboard.live.state import CallCenterState
@@ -34,6 +35,10 @@ class History(Protocol):
     """What the live side needs of the history store (wallboard.history.store.Store)."""
 
     def calls_between(self, start: int, end: int) -> list[QueueCall]: ...
+
+    def misses_between(self, start: int, end: int) -> list[RingMiss]: ...
+
+    def pauses_between(self, start: int, end: int) -> list[Interval]: ...
 
     def registry(self) -> Registry: ...
 
@@ -81,6 +86,8 @@ class LiveService:
         self._names_new: set[tuple[str, str, str, str]] = set()
         self._learning: asyncio.Task[None] | None = None
         self.subscribe(self._notice_members)
+        # Where the alert rules' fires and clears go (app.py sets the notifier's submit).
+        self.on_alerts: Callable[[list[Transition]], None] | None = None
 
     def agents_of(self, agents: Iterable[str]) -> frozenset[str]:
         """Every name the given agents are logged under (an agent-restricted view's set)."""
@@ -161,7 +168,8 @@ class LiveService:
         self._subscribers.append(callback)
 
     def publish(self, patch: Patch) -> None:
-        """Hand a patch to every subscriber; one failing subscriber does not stop the others."""
+        """Hand a patch to every subscriber; one failing subscriber does not stop the others.
+        The alert rules' fires and clears it brought go to `on_alerts` (the notifier)."""
         if not patch:
             return
         for callback in self._subscribers:
@@ -169,6 +177,14 @@ class LiveService:
                 callback(patch)
             except Exception:
                 log.exception("live patch subscriber failed")
+        transitions = self.state.take_transitions()
+        for t in transitions:
+            log.info("alert %r %s: %s (value %g)", t.rule.name, t.kind, t.subject, t.value)
+        if transitions and self.on_alerts is not None:
+            try:
+                self.on_alerts(transitions)
+            except Exception:
+                log.exception("alert notifier failed to take %d transition(s)", len(transitions))
 
     def apply_changes(self, changes: Iterable[CallChange]) -> None:
         """Queue calls changed in the history store: update today's counters."""
@@ -177,11 +193,15 @@ class LiveService:
             self.publish(self.state.apply(change, now))
 
     async def seed(self) -> None:
-        """Today's counters from the store, so a restart at noon loses nothing."""
+        """Today's counters and agent figures from the store, so a restart at noon loses
+        nothing."""
         now = self.clock()
         start, end = today_bounds(now, ZoneInfo(self.settings.timezone))
         calls = await asyncio.to_thread(self.store.calls_between, start, end)
-        self.publish(self.state.seed(calls, now))  # on the loop: the state is not thread-safe
+        misses = await asyncio.to_thread(self.store.misses_between, start, end)
+        pauses = await asyncio.to_thread(self.store.pauses_between, start, end)
+        # on the loop: the state is not thread-safe
+        self.publish(self.state.seed(calls, now, misses, pauses))
 
     async def start(self) -> None:
         if not self.sources:

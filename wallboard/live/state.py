@@ -9,29 +9,36 @@ is plain JSON-ready data with no arrays and no None (invariant of the websocket 
                      "table" | "ami" | "none", "history_ok": bool, "history_error": str}},
      "queues": {name: {
          "pbx":      the PBX the queue is on,
+         ["display_name": the settings' [queues] name, when it has one,]
          "params":   {"strategy", "servicelevel", "max", "weight"},          (from AMI)
          "members":  {interface: {name, state_interface, membership, penalty, status,
                                   status_text, paused, pause_reason, in_call, calls_taken,
-                                  last_call, last_pause, login_time, since
-                                  [, callerid, callerid_name, call_uniqueid while in a call]}},
+                                  last_call, last_pause, login_time, since, paused_since
+                                  [, callerid, callerid_name, call_uniqueid, call_since
+                                   while in a call] [, wrapup_until after a call, when the
+                                  member has a Wrapuptime]}},
          "callers":  {uniqueid: {callerid_num, callerid_name, position, since}},
          "counters": {received, answered, unanswered, abandoned, timeouts,
                       wait_answered_sum, wait_unanswered_sum, talk_sum, completed,
                       max_wait, sl_within, sl_unanswered_over, abandon_unknown,
-                      service_level}}}}
+                      service_level},
+         ["agents_today": {agent: {answered, talk, missed, paused}}]}},   (queue_log names)
+     ["alerts": {rule: ...}]                        (with alert rules: see live/alerts.py)}
 
-Today's counters come only from `CallChange` events of the history side (invariant 2), never
-from AMI, so they equal the reports for today; they reset at local midnight.
+Today's counters and agent figures come only from the history side's changes (`CallChange`,
+`RingMiss`, `IntervalChange`; invariant 2), never from AMI, so they equal the reports for today;
+they reset at local midnight. `paused_since`/`call_since` are epochs (0: not paused).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from wallboard.config import AlertRule
 from wallboard.history.callmodel import (
     day_bounds,
     is_abandon_unknown,
@@ -41,7 +48,9 @@ from wallboard.history.callmodel import (
     is_unanswered,
     within_service_level,
 )
+from wallboard.history.calls import IntervalChange, RingMiss
 from wallboard.history.naming import pbx_of
+from wallboard.live.alerts import Alerts, Transition
 from wallboard.live.events import (
     AgentComplete,
     AgentConnect,
@@ -107,7 +116,7 @@ _MEMBER_FIELDS = (
     ("paused", "paused"),
     ("paused_reason", "pause_reason"),
 )
-_CALL_KEYS = ("callerid", "callerid_name", "call_uniqueid")
+_CALL_KEYS = ("callerid", "callerid_name", "call_uniqueid", "call_since")
 _MEMBER_VALUES = attrgetter(*(attr for attr, _ in _MEMBER_FIELDS))
 _MEMBER_KEYS = tuple(key for _, key in _MEMBER_FIELDS)
 
@@ -128,7 +137,22 @@ def _new_member(interface: str) -> dict[str, Any]:
         "last_pause": 0,
         "login_time": 0,
         "since": 0,
+        "paused_since": 0,
     }
+
+
+PLAUSIBLE_PAUSE = 2 * 86400  # a LastPause further off is a stale value, not this pause's start
+
+
+def _pause_start(old: dict[str, Any] | None, member: dict[str, Any], now: float) -> int:
+    """When the member's current pause began (0: not paused): kept while it lasts, else
+    Asterisk's LastPause when recent, else now."""
+    if not member["paused"]:
+        return 0
+    if old is not None and old["paused"] and old.get("paused_since"):
+        return int(old["paused_since"])
+    last = member.get("last_pause") or 0
+    return int(last) if abs(now - last) < PLAUSIBLE_PAUSE else int(now)  # PBX clocks drift
 
 
 def _member_from(base: dict[str, Any], event: MemberEvent) -> dict[str, Any]:
@@ -190,9 +214,12 @@ class CallCenterState:
         service_level_for: Callable[[str], int],
         pbxs: Mapping[str, tuple[bool, str]] | None = None,
         qualified: bool = False,
+        alert_rules: Sequence[AlertRule] = (),
+        queue_names: Mapping[str, str] | None = None,
     ) -> None:
         """`pbxs`: name -> (has an AMI link, history source kind); `qualified`: queue names
-        carry their PBX ("site-a/2000")."""
+        carry their PBX ("site-a/2000"); `alert_rules` are evaluated on every change and tick;
+        `queue_names`: display names by queue id."""
         self._zone = ZoneInfo(timezone)
         self._service_level_for = service_level_for
         self._thresholds: dict[str, int] = {}
@@ -205,6 +232,9 @@ class CallCenterState:
             for name, (ami, history) in (pbxs or {"default": (True, "queue_log")}).items()
         }  # fmt: skip
         self._default_pbx = next(iter(self._pbxs))
+        self._alerts = Alerts(alert_rules)
+        self._transitions: list[Transition] = []
+        self._queue_names = dict(queue_names or {})
         self._day = ""
         self._day_start = float("inf")
         self._day_end = float("-inf")
@@ -227,7 +257,13 @@ class CallCenterState:
             Connection: self._connection_change,
             SourceStatus: self._source_status,
             CallChange: self._call_change,
+            RingMiss: self._ring_miss,
+            IntervalChange: self._interval_change,
         }
+        # Each member's Wrapuptime (seconds after a call before the next one), by queue and interface.
+        self._wrapup: dict[tuple[str, str], int] = {}
+        # Closed pauses already counted in today's pause time: (agent, queue, start).
+        self._pauses_counted: set[tuple[str, str, int]] = set()
 
     # ---------------------------------------------------------------------------- public API
 
@@ -239,7 +275,25 @@ class CallCenterState:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event, now, patch)
+        if self._alerts and patch:
+            queues = patch.get("queues")
+            touched = queues.keys() if isinstance(queues, dict) else ()
+            self._evaluate(now, patch, touched, links="pbxs" in patch or "connection" in patch)
         return patch
+
+    def take_transitions(self) -> list[Transition]:
+        """The alert rules' fires and clears since the last call (for the notifier)."""
+        found, self._transitions = self._transitions, []
+        return found
+
+    def _evaluate(
+        self, now: float, patch: dict[str, Any], touched: Iterable[str] | None = None,
+        links: bool = True,
+    ) -> None:  # fmt: skip
+        changes, transitions = self._alerts.evaluate(self._queues, self._pbxs, now, touched, links)
+        if changes:
+            _sub(patch, "alerts").update(changes)
+        self._transitions += transitions
 
     @property
     def day_start(self) -> float | None:
@@ -258,6 +312,8 @@ class CallCenterState:
             "pbxs": copy_tree(self._pbxs),
             "queues": copy_tree(self._queues),
         }
+        if self._alerts:
+            snap["alerts"] = self._alerts.snapshot()
         if self._day:
             snap["day"] = self._day
         return snap
@@ -286,15 +342,14 @@ class CallCenterState:
         def queue(name: str) -> dict[str, Any]:
             q = new_queues.get(name)
             if q is None:
-                q = new_queues[name] = {
-                    "pbx": self.pbx_of(name), "params": {}, "members": {}, "callers": {}
-                }
+                q = new_queues[name] = self._new_queue(name)
             return q
 
         for event in queue_status_events:
             if isinstance(event, QueueParams):
                 queue(event.queue)["params"] = self._params_of(event)
             elif isinstance(event, MemberEvent):
+                self._note_wrapup(event)
                 old = old_queues.get(event.queue, {}).get("members", {}).get(event.interface)
                 member = _member_from(old or _new_member(event.interface), event)
                 if old is not None and _same_activity(old, member):
@@ -303,6 +358,7 @@ class CallCenterState:
                     member["since"] = member["last_pause"]
                 else:
                     member["since"] = round(now, 3)
+                member["paused_since"] = _pause_start(old, member, now)
                 queue(event.queue)["members"][event.interface] = member
             elif isinstance(event, QueueEntry):
                 callers = queue(event.queue)["callers"]
@@ -317,15 +373,13 @@ class CallCenterState:
             if "counters" not in q:
                 old = old_queues.get(name)
                 q["counters"] = old["counters"] if old is not None else self._zero_counters(name)
+                if old is not None and "agents_today" in old:  # today's figures are history's
+                    q["agents_today"] = old["agents_today"]
         for name, old in old_queues.items():
             if name not in new_queues and self._has_calls(old["counters"]):
-                new_queues[name] = {
-                    "pbx": old["pbx"],
-                    "params": {},
-                    "members": {},
-                    "callers": {},
-                    "counters": old["counters"],
-                }
+                new_queues[name] = {**self._new_queue(name), "counters": old["counters"]}
+                if "agents_today" in old:
+                    new_queues[name]["agents_today"] = old["agents_today"]
         for name in list(self._waits):
             if name not in new_queues:
                 del self._waits[name]
@@ -333,36 +387,58 @@ class CallCenterState:
         self._queues = new_queues
         if queues_patch:  # after a midnight roll, the patch already zeroes today's counters
             patch["queues"] = compose(patch.get("queues", {}), queues_patch)
+        if self._alerts:
+            self._evaluate(now, patch)
         return patch
 
-    def seed(self, calls: Iterable[Any], now: float) -> dict[str, Any]:
-        """Set today's counters from the history store's queue calls (at start); return the patch."""
+    def seed(
+        self, calls: Iterable[Any], now: float, misses: Iterable[RingMiss] = (),
+        pauses: Iterable[Any] = (),
+    ) -> dict[str, Any]:  # fmt: skip
+        """Set today's counters and agent figures from the history store's queue calls, rings
+        missed and closed pauses (at start); return the patch."""
         patch: dict[str, Any] = {}
         if not self._day_start <= now < self._day_end:
             self._roll(now, patch)
-        before = {name: dict(q["counters"]) for name, q in self._queues.items()}
-        for name in self._queues:
-            self._queues[name]["counters"] = self._zero_counters(name)
+        before = {name: (dict(q["counters"]), copy_tree(q.get("agents_today", {})))
+                  for name, q in self._queues.items()}  # fmt: skip
+        for name, q in self._queues.items():
+            q["counters"] = self._zero_counters(name)
+            q.pop("agents_today", None)
         self._waits.clear()
+        self._pauses_counted.clear()
         for call in calls:
             self._add_call(call, 1, patch=None)
+        scratch: dict[str, Any] = {}
+        for miss in misses:
+            self._ring_miss(miss, now, scratch)
+        for pause in pauses:
+            self._count_pause(pause, scratch)
         for name, q in self._queues.items():
             old = before.get(name)
             if old is None:
                 continue  # created while seeding: `_add_call` did not patch it, see below
-            changes = _flat_changes(old, q["counters"])
+            changes = _flat_changes(old[0], q["counters"])
             if changes:
                 _sub(patch, "queues", name)["counters"] = changes
+            agents = diff(old[1], q.get("agents_today", {}))
+            if agents:
+                _sub(patch, "queues", name)["agents_today"] = agents
         for name, q in self._queues.items():
             if name not in before:
                 _sub(patch, "queues")[name] = copy_tree(q)
+        if self._alerts:
+            self._evaluate(now, patch)
         return patch
 
     def tick(self, now: float) -> dict[str, Any]:
-        """Called every second or so: rolls the counters over at local midnight."""
+        """Called every second or so: rolls the counters over at local midnight, and looks at
+        the alert rules (waits and pauses grow without events)."""
         patch: dict[str, Any] = {}
         if not self._day_start <= now < self._day_end:
             self._roll(now, patch)
+        if self._alerts:
+            self._evaluate(now, patch)
         return patch
 
     # ---------------------------------------------------------------------------- day handling
@@ -377,12 +453,15 @@ class CallCenterState:
         self._day = iso
         patch["day"] = iso
         self._waits.clear()
+        self._pauses_counted.clear()
         for name, q in self._queues.items():
             zero = self._zero_counters(name)
             changes = _flat_changes(q["counters"], zero)
             q["counters"] = zero
             if changes:
                 _sub(patch, "queues", name)["counters"] = changes
+            if q.pop("agents_today", None):
+                _sub(patch, "queues", name)["agents_today"] = None
 
     def _threshold(self, queue: str) -> int:
         value = self._thresholds.get(queue)
@@ -405,10 +484,18 @@ class CallCenterState:
     def _ensure_queue(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         q = self._queues.get(name)
         if q is None:
-            q = {"pbx": self.pbx_of(name), "params": {}, "members": {}, "callers": {},
-                 "counters": self._zero_counters(name)}  # fmt: skip
+            q = self._new_queue(name)
+            q["counters"] = self._zero_counters(name)
             self._queues[name] = q
             _sub(patch, "queues")[name] = copy_tree(q)
+        return q
+
+    def _new_queue(self, name: str) -> dict[str, Any]:
+        """A queue without counters; `display_name` only when the settings give one."""
+        q: dict[str, Any] = {"pbx": self.pbx_of(name), "params": {}, "members": {}, "callers": {}}
+        shown = self._queue_names.get(name) or self._queue_names.get(name.rpartition("/")[2])
+        if shown:
+            q["display_name"] = shown
         return q
 
     @staticmethod
@@ -448,11 +535,13 @@ class CallCenterState:
                 _sub(patch, "queues", queue, "members")[interface] = changes
 
     def _member_update(self, event: MemberEvent, now: float, patch: dict[str, Any]) -> None:
+        self._note_wrapup(event)
         q = self._queues.get(event.queue)
         old = q["members"].get(event.interface) if q is not None else None
         member = _member_from(old or _new_member(event.interface), event)
         if old is None or not _same_activity(old, member):
             member["since"] = round(now, 3)
+        member["paused_since"] = _pause_start(old, member, now)
         self._put_member(event.queue, event.interface, member, patch)
 
     def _member_removed(self, event: MemberRemoved, now: float, patch: dict[str, Any]) -> None:
@@ -470,12 +559,14 @@ class CallCenterState:
         if old is None:
             return
         member = dict(old)
+        member.pop("wrapup_until", None)  # the next call: its wrap-up is over
         member["in_call"] = True
         member["callerid"] = event.callerid_num
         member["callerid_name"] = event.callerid_name
         member["call_uniqueid"] = event.uniqueid
         if not old["in_call"]:
             member["since"] = round(now, 3)
+            member["call_since"] = int(now)
         self._put_member(event.queue, event.interface, member, patch)
 
     def _agent_complete(self, event: AgentComplete, now: float, patch: dict[str, Any]) -> None:
@@ -493,7 +584,14 @@ class CallCenterState:
             member.pop(key, None)
         if old["in_call"]:
             member["since"] = round(now, 3)
+        wrapup = self._wrapup.get((event.queue, event.interface), 0)
+        if wrapup > 0:  # no call is offered to the member until then (the member's Wrapuptime)
+            member["wrapup_until"] = int(now) + wrapup
         self._put_member(event.queue, event.interface, member, patch)
+
+    def _note_wrapup(self, event: MemberEvent) -> None:
+        if event.wrapuptime is not None:
+            self._wrapup[(event.queue, event.interface)] = event.wrapuptime
 
     # ---------------------------------------------------------------------------- callers
 
@@ -619,6 +717,9 @@ class CallCenterState:
     # ---------------------------------------------------------------------------- counters
 
     def _call_change(self, event: CallChange, now: float, patch: dict[str, Any]) -> None:
+        if self._agent_part(event.before) != self._agent_part(event.after):
+            self._agent_call(event.before, -1, patch)
+            self._agent_call(event.after, 1, patch)
         before = self._contribution(event.before)
         after = self._contribution(event.after)
         if before == after:
@@ -642,6 +743,56 @@ class CallCenterState:
         if contribution is not None:
             self._ensure_queue(contribution[0], patch if patch is not None else {})
             self._add(contribution[0], contribution, sign)
+        self._agent_call(call, sign, patch if patch is not None else {})
+
+    # ---------------------------------------------------------------------------- agents today
+    # queues[q]["agents_today"][agent]: today's answered calls, talk seconds (ended calls),
+    # rings missed and seconds of closed pauses, per queue_log agent name; from the history
+    # side, like the counters, so they equal the reports and survive a restart.
+
+    def _agent_figures(self, queue: str, agent: str, patch: dict[str, Any]) -> dict[str, int]:
+        q = self._ensure_queue(queue, patch)
+        figures = q.setdefault("agents_today", {}).get(agent)
+        if figures is None:
+            figures = q["agents_today"][agent] = {"answered": 0, "talk": 0, "missed": 0, "paused": 0}
+        return figures
+
+    def _bump(self, queue: str, agent: str, changes: Mapping[str, int], patch: dict[str, Any]) -> None:
+        figures = self._agent_figures(queue, agent, patch)
+        for key, value in changes.items():
+            figures[key] += value
+        _sub(patch, "queues", queue, "agents_today")[agent] = dict(figures)
+
+    def _agent_part(self, call: Any) -> tuple[str, str, int] | None:
+        """(queue, agent, talk) an answered call of today adds to its agent's figures."""
+        if (call is None or not call.agent or not is_answered(call.connect_time, call.outcome)
+                or not self._day_start <= call.enter_time < self._day_end):  # fmt: skip
+            return None
+        return call.queue, call.agent, (call.talk or 0) if not is_open(call.outcome) else 0
+
+    def _agent_call(self, call: Any, sign: int, patch: dict[str, Any]) -> None:
+        part = self._agent_part(call)
+        if part is not None:
+            queue, agent, talk = part
+            self._bump(queue, agent, {"answered": sign, "talk": sign * talk}, patch)
+
+    def _ring_miss(self, event: RingMiss, now: float, patch: dict[str, Any]) -> None:
+        if self._day_start <= event.time < self._day_end:
+            self._bump(event.queue, event.agent, {"missed": 1}, patch)
+
+    def _interval_change(self, event: IntervalChange, now: float, patch: dict[str, Any]) -> None:
+        self._count_pause(event.interval, patch)
+
+    def _count_pause(self, pause: Any, patch: dict[str, Any]) -> None:
+        """A closed pause adds its seconds within today, once."""
+        if pause.kind != "pause" or pause.end is None:
+            return
+        key = (pause.agent, pause.queue, pause.start)
+        start, end = max(pause.start, self._day_start), min(pause.end, self._day_end)
+        if key in self._pauses_counted or end <= start:
+            return
+        self._pauses_counted.add(key)
+        self._bump(pause.queue, pause.agent, {"paused": int(end - start)}, patch)
 
     def _contribution(self, call: Any) -> tuple[str, tuple[int, ...], int] | None:
         """(queue, additive counter vector, wait) of one queue call for today; None if it adds nothing.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wallboard.history.naming import pbx_of
+from wallboard.live.patch import diff
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +87,55 @@ def filter_state(state: dict[str, Any], view: View) -> dict[str, Any]:
     pbxs = state.get("pbxs")
     if isinstance(pbxs, dict):
         out["pbxs"] = {name: p for name, p in pbxs.items() if view.sees_pbx(name, queues)}
+    if "alerts" in state:
+        out["alerts"] = filter_alerts(state["alerts"], queues, view)
     return out
+
+
+def filter_alerts(alerts: Any, queues: Any, view: View) -> Any:
+    """The alert rules with only the subjects a view may see (a queue's, an agent's in a
+    visible queue, a visible PBX's); a rule fires for the view when one of those does."""
+    if view.everything or not isinstance(alerts, dict):
+        return alerts
+    out: dict[str, Any] = {}
+    for name, rule in alerts.items():
+        if not isinstance(rule, dict):
+            continue
+        subjects = {key: s for key, s in (rule.get("subjects") or {}).items()
+                    if isinstance(s, dict) and _sees_subject(s, queues, view)}  # fmt: skip
+        state = "firing" if subjects else "ok"
+        out[name] = {**rule, "subjects": subjects, "state": state}
+    return out
+
+
+def _sees_subject(subject: dict[str, Any], queues: Any, view: View) -> bool:
+    queue, agent = subject.get("queue") or "", subject.get("agent") or ""
+    if queue:
+        return view.sees_queue(queue) and (view.agents is None or agent == "" or agent in view.agents)
+    return view.sees_pbx(subject.get("pbx") or "", queues)
 
 
 def _filter_queue(queue: Any, view: View) -> Any:
     if view.agents is None or not isinstance(queue, dict):
         return queue
+    out = _only_their_figures(queue, view)
     members = queue.get("members")
     if not isinstance(members, dict):
-        return queue
+        return out
     visible = {i: m for i, m in members.items() if view.sees_member(m, i)}
-    return {**queue, "members": visible}
+    return {**out, "members": visible}
+
+
+def _only_their_figures(queue: dict[str, Any], view: View) -> dict[str, Any]:
+    """A queue (or queue patch) with only the view's agents in `agents_today`."""
+    figures = queue.get("agents_today")
+    if view.agents is None or not isinstance(figures, dict):
+        return queue
+    kept = {agent: f for agent, f in figures.items() if agent in view.agents}
+    out = {key: value for key, value in queue.items() if key != "agents_today"}
+    if kept:
+        out["agents_today"] = kept
+    return out
 
 
 def filter_patch(
@@ -109,6 +148,14 @@ def filter_patch(
     """
     if view.everything:
         return patch
+    if "alerts" in patch:
+        patch = dict(patch)
+        seen = diff(filter_alerts(before.get("alerts") or {}, before.get("queues"), view),
+                    filter_alerts(after.get("alerts") or {}, after.get("queues"), view))  # fmt: skip
+        if seen:
+            patch["alerts"] = seen
+        else:
+            del patch["alerts"]
     if "pbxs" in patch:
         patch = _filter_pbxs(patch, before, after, view)
     if "queues" not in patch:
@@ -127,6 +174,10 @@ def filter_patch(
         if view.agents is None or queue_patch is None:
             kept[name] = queue_patch
             continue
+        if isinstance(queue_patch, dict) and "agents_today" in queue_patch:
+            queue_patch = _only_their_figures(queue_patch, view)
+            if not queue_patch:
+                continue
         old_queue, new_queue = old_queues.get(name), new_queues.get(name)
         if not isinstance(old_queue, dict) or not isinstance(queue_patch, dict):
             kept[name] = _filter_queue(new_queue, view)  # created (or replaced) whole

@@ -117,6 +117,74 @@ def default_config(**overrides: Any) -> Config:
     return replace(Config(queues=queues, agents=agents), **overrides)
 
 
+_QUEUE_NAMES = (
+    "Sales", "Support", "Billing", "Renewals", "Retentions", "Claims", "Bookings", "Enquiries",
+    "Technical", "Accounts", "Complaints", "Deliveries", "Returns", "Onboarding", "Collections",
+    "Partners", "VIP", "Spanish", "French", "Out of hours",
+)  # fmt: skip
+_FIRST_NAMES = (
+    "Aisha", "Ben", "Chloe", "Diego", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas",
+    "Kavya", "Liam", "Maya", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Samir", "Tara", "Umar",
+    "Vera", "Wei", "Ximena", "Yusuf", "Zoe", "Amara", "Bruno", "Carmen", "Dmitri", "Eva",
+    "Felix", "Gita", "Hannah", "Ivan", "Julia", "Kofi", "Lena", "Marco", "Nadia",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Abbott", "Barros", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ibrahim",
+    "Jensen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov", "Quintero", "Rossi",
+    "Schmidt", "Tanaka", "Ueda", "Varga", "Walsh", "Xu", "Yilmaz", "Zimmermann", "Alvarez",
+    "Brennan", "Costa", "Dimitrov", "Estrada",
+)  # fmt: skip
+
+
+def large_config(queues: int = 20, agents: int = 300, **overrides: Any) -> Config:
+    """A big centre: `queues` queues (3000, 3001... with names such as Sales or Billing) and
+    `agents` PJSIP phones with people's names. Every agent answers one queue; one in three
+    also answers a second queue of the same half of the centre (the first half of the queues
+    and the second half never share an agent, so one half can be swamped while the other
+    idles). Strategies ring one member at a time, as big centres do."""
+    if queues < 1 or agents < 1:
+        raise ValueError("a centre needs at least one queue and one agent")
+    people = [
+        f"{_FIRST_NAMES[i % len(_FIRST_NAMES)]} {_LAST_NAMES[(7 * i + i // len(_FIRST_NAMES)) % len(_LAST_NAMES)]}"
+        for i in range(agents)
+    ]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(people):  # past the name lists' product: a number makes it unique
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            people[i] = f"{name} {seen[name]}"
+    phones = tuple(
+        AgentConfig(f"PJSIP/{1000 + i}", name, f"PJSIP/{1000 + i}") for i, name in enumerate(people)
+    )
+    half = max(1, (queues + 1) // 2)
+
+    def second(queue: int) -> int:
+        low, size = (0, half) if queue < half else (half, queues - half)
+        return low + (queue - low + max(1, size // 2)) % max(1, size)
+
+    members: list[list[tuple[str, int]]] = [[] for _ in range(queues)]
+    for i, phone in enumerate(phones):
+        primary = i % queues
+        members[primary].append((phone.interface, 0))
+        other = second(primary)
+        if i % 3 == 0 and other != primary:
+            members[other].append((phone.interface, 1))
+    strategies = ("rrmemory", "leastrecent", "fewestcalls", "linear")
+    queue_configs = tuple(
+        QueueConfig(
+            str(3000 + q),
+            _QUEUE_NAMES[q % len(_QUEUE_NAMES)]
+            + (f" {q // len(_QUEUE_NAMES) + 1}" if q >= len(_QUEUE_NAMES) else ""),
+            strategies[q % len(strategies)],
+            service_level=20 if q % 2 == 0 else 30,
+            calls_per_hour=max(10.0, 9.0 * len(members[q])),
+            members=tuple(members[q]),
+        )
+        for q in range(queues)
+    )
+    return replace(Config(queues=queue_configs, agents=phones), **overrides)
+
+
 # ---------------------------------------------------------------------------------------------
 # State
 # ---------------------------------------------------------------------------------------------

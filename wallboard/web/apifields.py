@@ -199,6 +199,17 @@ REALTIME_PBX = _fields(
     ("historyOk", "`1` while the history source reads, `0` when it cannot"),
     ("historyError", "why the history source cannot read, empty when it does"),
 )
+REALTIME_ALERT = _fields(
+    ("metric", "what the rule watches: `waiting`, `longest_wait` (s), `service_level` (% today),"
+     " `abandon_rate` (% today), `available` (agents), `paused` (minutes), `pbx_down` (s)"),
+    ("op", "`above` or `below`: the side of `threshold` the rule fires on"),
+    ("threshold", "the level past which it fires"),
+    ("clear", "the level it must come back to before it clears (its hysteresis)"),
+    ("state", "`firing` while something the viewer sees is past the level, else `ok`"),
+    ("since", "epoch seconds of the rule's last change between ok and firing"),
+    ("firing", "what fires now, by subject (a queue, an agent or a PBX): an object of"
+     " `queue`, `agent`, `pbx`, `value` and `since` (epoch seconds it started firing)"),
+)
 GAP = _fields(
     ("pbx", "the PBX whose AMI-derived history misses this stretch"),
     ("start", "local time `YYYY-MM-DD HH:MM:SS` the AMI link went down (or the product stopped)"),
@@ -229,6 +240,11 @@ REALTIME_AGENT = _fields(
     ("callFromQueue", "the queue of the current call, empty when none (or not visible)"),
     ("loggedIn", "seconds logged in today by Asterisk's LoginTime (16.23+; for static members"
      " too, whose queue_log has no session lines), empty when Asterisk does not say"),
+    ("answeredToday", "calls of this queue the agent answered today (the queue_log call model:"
+     " as `answered_calls_by_agent` counts them, across restarts)"),
+    ("talkTimeToday", "seconds of talk of those calls that have ended"),
+    ("missedToday", "rings of this queue the agent let go unanswered today (RINGNOANSWER)"),
+    ("pausedToday", "seconds of today's ended pauses in this queue (the current one: auxSeconds)"),
 )
 QUEUES = _fields(
     ("queue_id", "stable id"), ("queue", "queue name"), ("queue_name", "display name"),
@@ -252,6 +268,7 @@ def objects() -> Iterator[tuple[str, tuple[Field, ...]]]:
     yield "realtime: summary.queue[queue]", REALTIME_SUMMARY
     yield "realtime: agents[queue][agent]", REALTIME_AGENT
     yield "realtime: pbxs[pbx]", REALTIME_PBX
+    yield "realtime: alerts[rule]", REALTIME_ALERT
     yield "reports and search: gaps[n]", GAP
     yield "queues data", QUEUES
     yield "agents data", AGENTS

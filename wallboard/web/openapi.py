@@ -47,6 +47,15 @@ def _described(fields: tuple[Field, ...]) -> dict[str, Any]:
     return schema
 
 
+def _alert_schema() -> dict[str, Any]:
+    """An alert rule: string fields, and `firing` an object of subjects."""
+    schema = _described(apifields.REALTIME_ALERT)
+    subject = _strings(("queue", "agent", "pbx", "value", "since"))
+    schema["properties"]["firing"] = {"type": "object", "additionalProperties": subject,
+                                      "description": schema["properties"]["firing"]["description"]}  # fmt: skip
+    return schema
+
+
 SEARCH_COLUMNS = names(apifields.SEARCH)
 CALL_COLUMNS = names(apifields.CALL)
 
@@ -95,6 +104,9 @@ def _parameters() -> list[dict[str, Any]]:
         _query("waittime", bounds, "search: wait between min,max seconds (either may be empty)."),
         _query("talktime", bounds, "search: talk time between min,max seconds."),
         _query("queues", text, "realtime: queue names, comma-separated."),
+        _query("format", {"type": "string", "enum": ["json", "csv", "xlsx"]},
+               "reports/<name> and search: every row of the range as a CSV or XLSX file (headers:"
+               " the JSON keys; paging ignored); json (the default) answers as usual."),
     ]  # fmt: skip
 
 
@@ -173,6 +185,7 @@ def _schemas() -> dict[str, Any]:
                         apifields.REALTIME_AGENT)}},
                 "pbxs": {"type": "object", "additionalProperties": _described(
                     apifields.REALTIME_PBX)},
+                "alerts": {"type": "object", "additionalProperties": _alert_schema()},
             },
         },
     })  # fmt: skip
@@ -187,10 +200,15 @@ def _document() -> dict[str, Any]:
         "200": {
             "description": "Depends on the entity: report list, paged rows, entity list, call"
             " events or the realtime view; every number is a string.",
-            "content": {"application/json": {"schema": {"anyOf": [
-                {"$ref": f"#/components/schemas/{name}"}
-                for name in ("ReportList", "Paged", "EntityList", "CallEvents", "Realtime")
-            ]}}},
+            "content": {
+                "application/json": {"schema": {"anyOf": [
+                    {"$ref": f"#/components/schemas/{name}"}
+                    for name in ("ReportList", "Paged", "EntityList", "CallEvents", "Realtime")
+                ]}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}},
+            },
         },
     }  # fmt: skip
     for status, description in ERROR_STATUSES.items():

@@ -25,7 +25,8 @@ from wallboard.web.ws import origin_allowed
 
 log = logging.getLogger(__name__)
 
-VIEWS = ("all", "queues", "agents")
+VIEWS = ("all", "queues", "agents", "tv")
+ROTATE_SECONDS = (2, 3600)  # ?rotate=: the shortest and longest page of a rotating TV
 NAME_MAX = 64
 PASSWORD_MAX = 1024
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
@@ -97,18 +98,18 @@ def _same_origin_post(request: Request) -> bool:
     return origin_allowed(origin, host, allowed)
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+def render_page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     context = {"asset_version": asset_version(), "base": base_of(request), **context}
     return templates.TemplateResponse(
         request, name, context, status_code=status_code, headers=security_headers(request)
     )
 
 
-def _message(request: Request, title: str, text: str, status_code: int) -> Response:
-    return _page(request, "message.html", {"title": title, "text": text}, status_code)
+def message_page(request: Request, title: str, text: str, status_code: int) -> Response:
+    return render_page(request, "message.html", {"title": title, "text": text}, status_code)
 
 
-def _login_url(request: Request) -> str:
+def login_url(request: Request) -> str:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return base_of(request) + "/login?next=" + quote(target, safe="")
 
@@ -147,27 +148,41 @@ async def wallboard(request: Request) -> Response:
         user = await request.app.state.auth.check(request)
     except AuthFailure as failure:
         if failure.status == 429:
-            return _message(request, "Too many attempts", failure.message, 429)
+            return message_page(request, "Too many attempts", failure.message, 429)
         if request.query_params.get("display"):
-            return _message(
+            return message_page(
                 request,
                 "Display link revoked",
                 "This display link is unknown or has been revoked. Ask an administrator for"
                 " a new one (wallboard displays add).",
                 401,
             )
-        return RedirectResponse(_login_url(request), status_code=303)
-    view = request.query_params.get("view", "all")
+        return RedirectResponse(login_url(request), status_code=303)
+    query = request.query_params
+    view = query.get("view", "all")
     if view not in VIEWS:
         view = "all"
+    # ?rotate=SECONDS: a TV turns its pages (0: one page); ?hide=loggedoff: no logged-off
+    # agents. A `hide` in the URL beats the screen's remembered choice, so it is passed on as
+    # given (None: not in the URL).
+    rotate = query.get("rotate", "")
+    seconds = int(rotate) if rotate.isdigit() and len(rotate) <= 6 else 0
+    low, high = ROTATE_SECONDS
+    hide = query.get("hide")
+    config = {
+        **_page_config(request, user),
+        "view": view,
+        "rotate": min(max(seconds, low), high) if seconds else 0,
+        "hide": None if hide is None else ("loggedoff" if "loggedoff" in hide.split(",") else ""),
+    }
     title = "Wallboard" if user.display is None else f"Wallboard · {user.display}"
     context = {
         "title": title,
         "view": view,
         "user": user,
-        "config_json": json.dumps(_page_config(request, user), separators=(",", ":")),
+        "config_json": json.dumps(config, separators=(",", ":")),
     }
-    return _page(request, "wallboard.html", context)
+    return render_page(request, "wallboard.html", context)
 
 
 async def login(request: Request) -> Response:
@@ -178,21 +193,21 @@ async def login(request: Request) -> Response:
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id and await auth.session_user_async(session_id) is not None:
             return RedirectResponse(next_path, status_code=303)
-        return _page(request, "login.html", {"next": next_path, "name": "", "error": ""})
+        return render_page(request, "login.html", {"next": next_path, "name": "", "error": ""})
     if not _same_origin_post(request):
         log.warning("login POST from a foreign origin refused")
-        return _message(request, "Forbidden", "This form must be sent from this site.", 403)
+        return message_page(request, "Forbidden", "This form must be sent from this site.", 403)
     try:
         form = await request.form(max_files=0, max_fields=8, max_part_size=8192)
     except Exception:
-        return _message(request, "Bad request", "The form could not be read.", 400)
+        return message_page(request, "Bad request", "The form could not be read.", 400)
     name = str(form.get("name", ""))[: NAME_MAX + 1]
     password = str(form.get("password", ""))
     next_path = safe_next(str(form.get("next", "")), base_of(request))
     context = {"next": next_path, "name": name[:NAME_MAX], "error": ""}
     if not name or not password or len(name) > NAME_MAX or len(password) > PASSWORD_MAX:
         context["error"] = "Enter your user name and password."
-        return _page(request, "login.html", context, 400)
+        return render_page(request, "login.html", context, 400)
     client = request.client.host if request.client else "unknown"
     try:
         user = await auth.login(client, name, password)
@@ -200,7 +215,7 @@ async def login(request: Request) -> Response:
         context["error"] = (
             failure.message if failure.status == 429 else ("Wrong user name or password.")
         )
-        return _page(request, "login.html", context, failure.status)
+        return render_page(request, "login.html", context, failure.status)
     session_id = await asyncio.to_thread(auth.create_session, user)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(**_cookie(request, session_id))
@@ -212,9 +227,9 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """GET: a confirmation button (logging out is a POST). POST: end the session."""
     if request.method == "GET":
-        return _page(request, "logout.html", {})
+        return render_page(request, "logout.html", {})
     if not _same_origin_post(request):
-        return _message(request, "Forbidden", "This form must be sent from this site.", 403)
+        return message_page(request, "Forbidden", "This form must be sent from this site.", 403)
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         await asyncio.to_thread(request.app.state.auth.end_session, session_id)
