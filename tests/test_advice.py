@@ -120,7 +120,8 @@ def test_the_readme_runs_as_written_against_a_pbx(tmp_path: Path) -> None:
     assert any(url.endswith(":8000/wallboard") and page["status"] == 303
                for url, page in pages.items())  # fmt: skip
     display = next(r for r in results if r["line"].startswith("wallboard displays add"))
-    assert [page["status"] for page in display["pages"].values()] == [200]
+    assert [page["status"] for page in display["pages"].values()] == [200, 200]  # and on a TV
+    assert any(url.endswith("&view=tv") for url in display["pages"])
     realtime = by_line["curl -u alice:secret 'http://127.0.0.1:8000/stats/rest/index.php?entity=realtime'"]
     summary = json.loads(realtime["stdout"])["summary"]["queue"]
     assert set(summary) == {"2000", "2001"}  # alice's queues only, live from the PBX
