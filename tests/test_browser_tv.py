@@ -3,10 +3,11 @@ details.
 
 A seeded simulator model of 20 queues and 300 agents (`large_config`) is scripted into a busy
 moment (most agents on calls, queues swamped, phones unplugged) and fed to the live state and
-the hub without AMI (`ModelFeed`), the web side being the real one (uvicorn, /ws, the pages).
-Fields the live state does not compute itself yet (queue display names, alerts, today's figures,
-pause and call starts, wrap-up) are hand-built merge patches sent through the same hub
-(`StateOverlay`), as the backend will send them.
+the hub without AMI (`ModelFeed`), the web side being the real one (uvicorn, /ws, the pages);
+tests/test_browser_tv_ami.py is the same centre over AMI against the installed product.
+Fields that would need rules, settings or a day of history (queue display names, alerts,
+today's figures, pause and call starts, wrap-up) are hand-built merge patches sent through the
+same hub (`StateOverlay`), in the shape live/state.py gives them.
 
 Agent groups count each agent once (300 agents, however many queues each is in), in the state
 of the membership that speaks for it (in call > ringing > busy > available > paused > logged
