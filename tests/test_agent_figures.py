@@ -141,3 +141,15 @@ def test_wrap_up_time_left_follows_the_members_wrapuptime() -> None:
     members = s.snapshot()["queues"]["sales"]["members"]
     assert members["PJSIP/1"]["wrapup_until"] == T0 + 95
     assert "wrapup_until" not in members["PJSIP/2"]  # no wrap-up time: none shown
+
+
+def test_the_settings_queue_names_reach_the_reports(tmp_path) -> None:
+    from tests.test_reports import DAY1, DAY_ONE, URL, auth, make_client
+
+    client = make_client(tmp_path, DAY_ONE, timezone="UTC", queues={"sales": "Sales team"})
+    rows = client.get(URL, params={"entity": "reports/answered_calls_detail", "start": DAY1,
+                                   "end": DAY1}, headers=auth("admin")).json()["rows"]  # fmt: skip
+    sales = [row for row in rows if row["queue"] == "sales"]
+    assert sales and {row["queueName"] for row in sales} == {"Sales team"}  # the id stays
+    queues = client.get(URL, params={"entity": "queues"}, headers=auth("admin")).json()["data"]
+    assert {q["queue"]: q["queue_name"] for q in queues}["sales"] == "Sales team"

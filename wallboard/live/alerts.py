@@ -16,7 +16,7 @@ queues, not this: a subject still past its level stays firing with its first `si
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,9 @@ from wallboard.config import AlertRule
 from wallboard.history.callmodel import percent
 from wallboard.history.naming import pbx_of
 
-QUEUE_METRICS = frozenset(("waiting", "longest_wait", "service_level", "abandon_rate", "available"))
+# The part of a queue each queue metric reads: a change elsewhere cannot move its value.
+READS = {"waiting": "callers", "longest_wait": "callers", "available": "members",
+         "service_level": "counters", "abandon_rate": "counters"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -90,24 +92,38 @@ class Alerts:
         queues: Mapping[str, Mapping[str, Any]],
         pbxs: Mapping[str, Mapping[str, Any]],
         now: float,
-        touched: Iterable[str] | None = None,
+        touched: Mapping[str, Any] | None = None,
         links: bool = True,
     ) -> tuple[dict[str, Any], list[Transition]]:
-        """Re-evaluate the rules: every queue, or only the `touched` ones (an event's queues);
-        PBX rules when `links`. Returns (patch of "alerts", transitions)."""
-        only = None if touched is None else frozenset(touched)
+        """Re-evaluate the rules: every queue, or only those an event `touched` (its patch of
+        the queues: a rule looks at a queue only when the part it reads changed; `paused` rules,
+        whose subjects span queues, wait for the next full evaluation, the tick's); PBX rules
+        when `links`. Returns (patch of "alerts", transitions)."""
         patch: dict[str, Any] = {}
         transitions: list[Transition] = []
+        changed: dict[str, frozenset[str]] = {}  # part of a queue -> the touched queues it changed in
         for rule in self._rules:
             if rule.metric == "pbx_down":
                 if not links:
                     continue
                 found = self._pbx_subjects(pbxs, now)
-            elif only is not None and not only:
+            elif touched is None:
+                if rule.metric == "paused":
+                    found = self._paused_subjects(rule, queues, now, None)
+                else:
+                    found = self._queue_subjects(rule, queues, now, None)
+            elif rule.metric == "paused" or not touched:
                 continue
-            elif rule.metric == "paused":
-                found = self._paused_subjects(rule, queues, now, only)
             else:
+                part = READS[rule.metric]
+                only = changed.get(part)
+                if only is None:
+                    only = changed[part] = frozenset(
+                        name for name, change in touched.items()
+                        if not isinstance(change, dict) or part in change
+                    )
+                if not only:
+                    continue
                 found = self._queue_subjects(rule, queues, now, only)
             self._apply(rule, found, now, patch, transitions)
         return patch, transitions
@@ -122,8 +138,9 @@ class Alerts:
         only: frozenset[str] | None,
     ) -> tuple[dict[str, tuple[float | None, str, str, str]], frozenset[str] | None]:  # fmt: skip
         found: dict[str, tuple[float | None, str, str, str]] = {}
-        for name, queue in queues.items():
-            if (only is None or name in only) and self._in_rule(rule, name):
+        for name in queues if only is None else only:
+            queue = queues.get(name)
+            if queue is not None and self._in_rule(rule, name):
                 found[name] = (queue_value(rule.metric, queue, now), name, "", str(queue.get("pbx", "")))
         return found, only
 

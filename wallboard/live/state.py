@@ -277,7 +277,7 @@ class CallCenterState:
             handler(event, now, patch)
         if self._alerts and patch:
             queues = patch.get("queues")
-            touched = queues.keys() if isinstance(queues, dict) else ()
+            touched = queues if isinstance(queues, dict) else {}
             self._evaluate(now, patch, touched, links="pbxs" in patch or "connection" in patch)
         return patch
 
@@ -287,7 +287,7 @@ class CallCenterState:
         return found
 
     def _evaluate(
-        self, now: float, patch: dict[str, Any], touched: Iterable[str] | None = None,
+        self, now: float, patch: dict[str, Any], touched: Mapping[str, Any] | None = None,
         links: bool = True,
     ) -> None:  # fmt: skip
         changes, transitions = self._alerts.evaluate(self._queues, self._pbxs, now, touched, links)
