@@ -141,6 +141,12 @@ def test_wrap_up_time_left_follows_the_members_wrapuptime() -> None:
     members = s.snapshot()["queues"]["sales"]["members"]
     assert members["PJSIP/1"]["wrapup_until"] == T0 + 95
     assert "wrapup_until" not in members["PJSIP/2"]  # no wrap-up time: none shown
+    # The queue's own wrap-up time (queues.conf: the settings say it, AMI does not).
+    s = CallCenterState("UTC", lambda queue: 20, wrapup_times={"sales": 15})
+    s.apply(QueueMember("sales", "PJSIP/2", name="Bob", status=1, wrapuptime=0), T0)
+    s.apply(AgentConnect("sales", "PJSIP/2", "Bob", "u2", 3, 1, "100", "X"), T0 + 5)
+    s.apply(AgentComplete("sales", "PJSIP/2", "Bob", "u2", 3, 60, "caller"), T0 + 65)
+    assert s.snapshot()["queues"]["sales"]["members"]["PJSIP/2"]["wrapup_until"] == T0 + 80
 
 
 def test_the_settings_queue_names_reach_the_reports(tmp_path) -> None:

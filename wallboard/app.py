@@ -127,6 +127,7 @@ def build_live(
         settings.timezone, settings.service_level_for,
         {p.name: (bool(p.ami_host), p.history) for p in pbxs} or None, settings.qualified,
         alert_rules=settings.alert, queue_names=settings.queues,
+        wrapup_times=settings.wrapup_times,
     )  # fmt: skip
     # The hub looks for quiet views twice per heartbeat, so a ping is never late by a second.
     hub = Hub(state.snapshot, clock, heartbeat=settings.ws_heartbeat,

@@ -221,6 +221,9 @@ class Settings:
     service_level: int = 20
     # Per-queue service-level thresholds (seconds) overriding `service_level`.
     service_levels: Mapping[str, int] = field(default_factory=dict)
+    # Per-queue wrap-up seconds after a call (queues.conf `wrapuptime`, which AMI does not
+    # report; a member's own Wrapuptime wins), for the board's wrap-up countdown.
+    wrapup_times: Mapping[str, int] = field(default_factory=dict)
     # Queue calls with no outcome after this many seconds are closed as unanswered (PBX restart).
     stale_call_timeout: int = 4 * 3600
     # Ingest follow mode: how often the tailer looks for appended lines (seconds).

@@ -16,7 +16,7 @@ is plain JSON-ready data with no arrays and no None (invariant of the websocket 
                                   last_call, last_pause, login_time, since, paused_since
                                   [, callerid, callerid_name, call_uniqueid, call_since
                                    while in a call] [, wrapup_until after a call, when the
-                                  member has a Wrapuptime]}},
+                                  member or the queue has a wrap-up time]}},
          "callers":  {uniqueid: {callerid_num, callerid_name, position, since}},
          "counters": {received, answered, unanswered, abandoned, timeouts,
                       wait_answered_sum, wait_unanswered_sum, talk_sum, completed,
@@ -216,10 +216,12 @@ class CallCenterState:
         qualified: bool = False,
         alert_rules: Sequence[AlertRule] = (),
         queue_names: Mapping[str, str] | None = None,
+        wrapup_times: Mapping[str, int] | None = None,
     ) -> None:
         """`pbxs`: name -> (has an AMI link, history source kind); `qualified`: queue names
         carry their PBX ("site-a/2000"); `alert_rules` are evaluated on every change and tick;
-        `queue_names`: display names by queue id."""
+        `queue_names`: display names by queue id; `wrapup_times`: each queue's wrap-up seconds
+        (queues.conf, which AMI does not report; a member's own Wrapuptime wins)."""
         self._zone = ZoneInfo(timezone)
         self._service_level_for = service_level_for
         self._thresholds: dict[str, int] = {}
@@ -262,6 +264,7 @@ class CallCenterState:
         }
         # Each member's Wrapuptime (seconds after a call before the next one), by queue and interface.
         self._wrapup: dict[tuple[str, str], int] = {}
+        self._queue_wrapup = dict(wrapup_times or {})
         # Closed pauses already counted in today's pause time: (agent, queue, start).
         self._pauses_counted: set[tuple[str, str, int]] = set()
 
@@ -584,7 +587,8 @@ class CallCenterState:
             member.pop(key, None)
         if old["in_call"]:
             member["since"] = round(now, 3)
-        wrapup = self._wrapup.get((event.queue, event.interface), 0)
+        wrapup = self._wrapup.get((event.queue, event.interface), 0) or self._queue_wrapup.get(
+            event.queue, self._queue_wrapup.get(event.queue.rpartition("/")[2], 0))
         if wrapup > 0:  # no call is offered to the member until then (the member's Wrapuptime)
             member["wrapup_until"] = int(now) + wrapup
         self._put_member(event.queue, event.interface, member, patch)
