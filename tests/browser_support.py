@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -348,3 +349,36 @@ class Replica:
             self.patches.append((self.epoch, self.seq, raw))
         elif kind in ("ping", "pong"):
             assert (message["epoch"], message["seq"]) == (self.epoch, self.seq)
+
+
+async def pixel_stats(browser: Any, png: bytes) -> dict[str, float]:
+    """Luminance variance and distinct colours of a PNG, decoded by the browser itself."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        return await page.evaluate(
+            """async (data) => {
+                const image = new Image();
+                image.src = "data:image/png;base64," + data;
+                await image.decode();
+                const canvas = document.createElement("canvas");
+                canvas.width = image.width;
+                canvas.height = image.height;
+                const ctx = canvas.getContext("2d");
+                ctx.drawImage(image, 0, 0);
+                const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+                let n = 0, sum = 0, squares = 0;
+                const colours = new Set();
+                for (let i = 0; i < pixels.length; i += 4 * 7) {
+                    const y = 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
+                    n += 1; sum += y; squares += y * y;
+                    colours.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
+                }
+                const mean = sum / n;
+                return {width: canvas.width, height: canvas.height,
+                        variance: squares / n - mean * mean, distinct: colours.size};
+            }""",
+            base64.b64encode(png).decode(),
+        )
+    finally:
+        await context.close()

@@ -9,7 +9,6 @@ never by calling the code under test. Without /usr/bin/chromium the tests skip (
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -21,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from tests.browser_support import cheap_hasher, free_port
+from tests.browser_support import cheap_hasher, free_port, pixel_stats
 from tests.installed import Running, write_config
 from wallboard.auth import UserStore
 from wallboard.history.ingest import import_files
@@ -580,39 +579,6 @@ async def test_bad_input_is_a_readable_page(browser, server) -> None:
         await expect(page.get_by_role("link", name="Back to today's reports")).to_be_visible()
     assert not_found_noise(tab.errors) == []
     await tab.close()
-
-
-async def pixel_stats(browser: Any, png: bytes) -> dict[str, float]:
-    """Size, luminance variance and distinct colours of a PNG, decoded by the browser."""
-    context = await browser.new_context()
-    page = await context.new_page()
-    try:
-        return await page.evaluate(
-            """async (data) => {
-                const image = new Image();
-                image.src = "data:image/png;base64," + data;
-                await image.decode();
-                const canvas = document.createElement("canvas");
-                canvas.width = image.width;
-                canvas.height = image.height;
-                const ctx = canvas.getContext("2d");
-                ctx.drawImage(image, 0, 0);
-                const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-                let n = 0, sum = 0, squares = 0;
-                const colours = new Set();
-                for (let i = 0; i < pixels.length; i += 4 * 5) {
-                    const y = 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
-                    n += 1; sum += y; squares += y * y;
-                    colours.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
-                }
-                const mean = sum / n;
-                return {width: canvas.width, height: canvas.height,
-                        variance: squares / n - mean * mean, distinct: colours.size};
-            }""",
-            base64.b64encode(png).decode(),
-        )
-    finally:
-        await context.close()
 
 
 @pytest.mark.browser

@@ -16,7 +16,6 @@ off), as the board and its tiles do.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from collections import Counter
@@ -28,7 +27,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.browser_support import Live, ModelFeed, Served, StateOverlay, build_app, session_cookie
+from tests.browser_support import (
+    Live,
+    ModelFeed,
+    Served,
+    StateOverlay,
+    build_app,
+    pixel_stats,
+    session_cookie,
+)
 from wallboard.config import Settings
 from wallboard.history.store import open_store
 from wallboard.live.events import MemberStatus
@@ -353,42 +360,6 @@ async def assert_fits(page: Any) -> None:
     assert await page.evaluate(OUTSIDE) == []
     size = await page.evaluate(PAGE_SIZE)
     assert size["height"] <= size["vh"] and size["width"] <= size["vw"], size
-
-
-async def pixel_stats(browser: Any, png: bytes) -> dict[str, float]:
-    """Luminance variance and distinct colours of a PNG, decoded by the browser itself."""
-    context = await browser.new_context()
-    page = await context.new_page()
-    try:
-        return await page.evaluate(
-            """async (data) => {
-                const image = new Image();
-                image.src = "data:image/png;base64," + data;
-                await image.decode();
-                const canvas = document.createElement("canvas");
-                canvas.width = image.width;
-                canvas.height = image.height;
-                const ctx = canvas.getContext("2d");
-                ctx.drawImage(image, 0, 0);
-                const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-                let n = 0, sum = 0, squares = 0;
-                const colours = new Set();
-                for (let i = 0; i < pixels.length; i += 4 * 7) {
-                    const y = 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
-                    n += 1; sum += y; squares += y * y;
-                    colours.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
-                }
-                const mean = sum / n;
-                return {width: canvas.width, height: canvas.height,
-                        variance: squares / n - mean * mean, distinct: colours.size};
-            }""",
-            base64.b64encode(png).decode(),
-        )
-    finally:
-        await context.close()
-
-
-# ------------------------------------------------------------------------------ the TV view
 
 
 @pytest.mark.browser
