@@ -185,3 +185,32 @@ def test_submit_never_blocks_and_counts_what_it_drops(tmp_path, smtp) -> None:
 
     assert asyncio.run(run()) == 200
     assert Path(tmp_path / "w.db").exists()
+
+
+async def test_the_metrics_count_what_fires_and_what_was_sent(tmp_path, receiver, smtp) -> None:
+    from types import SimpleNamespace
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from wallboard.web.metrics import Metrics
+
+    rule = AlertRule("busy", "waiting", "above", 0, 0, webhook=receiver.url, max_per_hour=1)
+    store = open_store(str(tmp_path / "w.db"))
+    notifier = AlertNotifier(settings_for(smtp, rule), store, retry_after=(0.01,), clock=lambda: T0)
+    await notifier.start()
+    try:
+        script = fire_and_clear(rule, notifier, rounds=2)  # the second round is rate-limited
+        script.state.apply(join("sales", "still-waiting"), T0 + 100)  # fires again, now
+        notifier.submit(script.state.take_transitions())
+        await asyncio.wait_for(notifier.drained(), 20)
+    finally:
+        await notifier.stop()
+    live = SimpleNamespace(state=script.state, listeners={}, sources={}, hub=None)
+    text = Metrics(SimpleNamespace(live=live, notifier=notifier, store=None, started=T0)).render()
+    families = {f.name: f for f in text_string_to_metric_families(text.decode())}
+    assert [(s.labels["rule"], s.value) for s in families["wallboard_alerts_firing"].samples] == [
+        ("busy", 1.0)]  # fmt: skip
+    sent = {(s.labels["channel"], s.labels["status"]): s.value
+            for s in families["wallboard_alert_messages"].samples if s.name.endswith("_total")}  # fmt: skip
+    assert sent == {("webhook", "sent"): 2.0, ("webhook", "rate-limited"): 3.0}
+    store.close()

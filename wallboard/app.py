@@ -63,7 +63,7 @@ def create_app(settings: Settings, store: Store | None = None, services: bool = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         notifier = None
         if live is not None and wants_notifier(settings.alert):  # webhooks and e-mails
-            notifier = AlertNotifier(settings, store)
+            notifier = app.state.notifier = AlertNotifier(settings, store)
             await notifier.start()
             live.on_alerts = notifier.submit
         if live is not None:

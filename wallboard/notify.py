@@ -105,6 +105,7 @@ class AlertNotifier:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self.dropped = 0
+        self.outcomes: dict[tuple[str, str, str], int] = {}  # (rule, channel, status) -> messages
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT)
@@ -223,6 +224,8 @@ class AlertNotifier:
 
     async def _record(self, message: Message, status: str, attempts: int, error: str = "") -> None:
         t = message.transition
+        key = (t.rule.name, message.channel, status)
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
         sent = alertlog.Sent(int(self._clock()), t.rule.name, t.subject, t.kind, message.channel,
                              message.target, status, attempts, error)  # fmt: skip
         try:

@@ -83,6 +83,10 @@ class Alerts:
     def __bool__(self) -> bool:
         return bool(self._rules)
 
+    def firing(self) -> dict[str, int]:
+        """How many subjects fire now, per rule (for the metrics)."""
+        return {name: len(rule["subjects"]) for name, rule in self._state.items()}
+
     def snapshot(self) -> dict[str, Any]:
         return {name: {**rule, "subjects": {k: dict(v) for k, v in rule["subjects"].items()}}
                 for name, rule in self._state.items()}  # fmt: skip

@@ -284,6 +284,10 @@ class CallCenterState:
             self._evaluate(now, patch, touched, links="pbxs" in patch or "connection" in patch)
         return patch
 
+    def alerts_firing(self) -> dict[str, int]:
+        """Subjects firing now per alert rule (empty without rules)."""
+        return self._alerts.firing()
+
     def take_transitions(self) -> list[Transition]:
         """The alert rules' fires and clears since the last call (for the notifier)."""
         found, self._transitions = self._transitions, []

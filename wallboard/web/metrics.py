@@ -74,6 +74,7 @@ class _StateCollector(Collector):
         yield from _sources(getattr(live, "sources", None) or {})
         yield from _hub(getattr(live, "hub", None))
         yield from _store(getattr(self.state, "store", None))
+        yield from _alerts(live, getattr(self.state, "notifier", None))
         yield _one(GaugeMetricFamily, "wallboard_up_since_seconds",
                    "When this process started (epoch)", getattr(self.state, "started", time.time()))  # fmt: skip
 
@@ -172,6 +173,24 @@ def _hub(hub: Any) -> Iterator[Metric]:
         ("send_errors", "send_errors", "websocket sends that failed"),
     ):
         yield _one(CounterMetricFamily, f"wallboard_ws_{name}", text, counters.get(key, 0))
+
+
+def _alerts(live: Any, notifier: Any) -> Iterator[Metric]:
+    state = getattr(live, "state", None)
+    if state is not None:
+        yield _by(GaugeMetricFamily, "wallboard_alerts_firing",
+                  "subjects (queues, agents, PBXs) an alert rule fires for now", "rule",
+                  state.alerts_firing())  # fmt: skip
+    if notifier is None:
+        return
+    family = CounterMetricFamily("wallboard_alert_messages", "alert messages by rule, channel"
+                                 " and outcome (sent, failed, rate-limited)",
+                                 labels=["rule", "channel", "status"])  # fmt: skip
+    for (rule, channel, status), count in sorted(notifier.outcomes.items()):
+        family.add_metric([rule, channel, status], count)
+    yield family
+    yield _one(CounterMetricFamily, "wallboard_alert_messages_dropped",
+               "alert messages dropped: the send queue was full", notifier.dropped)  # fmt: skip
 
 
 def _store(store: Any) -> Iterator[Metric]:
