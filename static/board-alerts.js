@@ -52,12 +52,18 @@ function alertParts(item, queues) {
   if (!metric.format) return { label, words: metric.words, value: "", limit: "" };
   const value = Number(item.info.value);
   const threshold = Number(item.def.threshold);
-  return {
-    label,
-    words: metric.words,
-    value: Number.isFinite(value) ? metric.format(value) : "",
-    limit: Number.isFinite(threshold) ? `(${item.def.op === "below" ? "below" : "above"} ${metric.format(threshold)})` : "",
-  };
+  const clear = Number(item.def.clear);
+  const below = item.def.op === "below";
+  // Back on the right side of its level but not yet at its clear level (the hysteresis): say
+  // what it waits for, not a level the value no longer passes.
+  const past = below ? value < threshold : value > threshold;
+  let limit = "";
+  if (Number.isFinite(threshold)) {
+    limit = past || !Number.isFinite(clear)
+      ? `(${below ? "below" : "above"} ${metric.format(threshold)})`
+      : `(clears at ${metric.format(clear)})`;
+  }
+  return { label, words: metric.words, value: Number.isFinite(value) ? metric.format(value) : "", limit };
 }
 
 function alertText(item, queues) {

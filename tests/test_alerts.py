@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from wallboard.config import AlertRule, SettingsError, load_settings
+from wallboard.history.calls import CallChange, QueueCall
 from wallboard.live.events import (
     CallerJoin,
     CallerLeave,
@@ -135,13 +136,38 @@ def test_paused_fires_per_agent_after_its_minutes_and_survives_other_queues() ->
     assert s.seen[-1] == ("long-pause", "cleared", "Alice", 702)
 
 
-def test_service_level_and_abandon_rate_need_calls_before_they_fire() -> None:
-    s = Script(rule("sl", "service_level", "below", 80, clear=90),
-               rule("abandons", "abandon_rate", "above", 20, clear=10))
+def call(n: int, wait: int, answered: bool = True) -> CallChange:
+    enter = int(T0) + n * 60
+    if answered:
+        done = QueueCall(n, f"c{n}", "sales", enter, enter + wait, enter + wait + 30,
+                         "COMPLETECALLER", "Alice", wait, talk=30)  # fmt: skip
+    else:
+        done = QueueCall(n, f"c{n}", "sales", enter, None, enter + wait, "ABANDON", wait=wait)
+    return CallChange(None, done)
+
+
+def test_service_level_and_abandon_rate_wait_for_min_calls_then_keep_their_hysteresis() -> None:
+    sl = AlertRule("sl", "service_level", "below", 80, 90, min_calls=3)
+    abandons = AlertRule("abandons", "abandon_rate", "above", 20, 10, min_calls=4)
+    s = Script(sl, abandons)
     s.at(0, QueueParams("sales"))
     for second in range(1, 5):
         s.tick(second)
     assert s.seen == []  # no call today yet: nothing to judge
+    s.at(60, call(1, 45))  # answered late: SL 0 %, but one call says nothing yet
+    s.at(120, call(2, 45))
+    assert s.seen == []
+    s.at(180, call(3, 5))  # 1 of 3 within 20 s: 33 %, three calls: it fires
+    assert s.seen == [("sl", "firing", "sales", 180)]
+    for n in range(4, 12):  # on time from now on: 9 of 11 = 81.8 %, not yet back at 90
+        s.at(60 * n, call(n, 5))
+    assert s.alert("sl")["state"] == "firing" and s.alert("sl")["subjects"]["sales"]["value"] == 81.82
+    for n in range(12, 21):  # 18 of 20 = 90 %: cleared
+        s.at(60 * n, call(n, 5))
+    assert s.seen[-1] == ("sl", "cleared", "sales", 60 * 20)
+    for n in range(21, 27):  # six abandons of 26 calls: 23 % abandoned
+        s.at(60 * n, call(n, 30, answered=False))
+    assert ("abandons", "firing", "sales", 60 * 26) in s.seen
 
 
 def test_pbx_down_counts_seconds_from_the_links_loss() -> None:

@@ -601,6 +601,10 @@ async def test_alerts_strip_flashing_tiles_chime_and_notifications(browser, cent
     assert {n["body"] for n in shown} >= {"Returns: service level 62.5% (below 80%)"}
     centre.publish({"alerts": {"low_sl": {"subjects": {"3012": {"value": 58}}}}})
     await expect(returns).to_contain_text("service level 58% (below 80%)", timeout=WAIT)
+    # Back above its level, not yet at its clear level (the hysteresis): it says what it waits for.
+    centre.publish({"alerts": {"low_sl": {"clear": 90, "subjects": {"3012": {"value": 84}}}}})
+    await expect(returns).to_contain_text("service level 84% (clears at 90%)", timeout=WAIT)
+    centre.publish({"alerts": {"low_sl": {"clear": 80, "subjects": {"3012": {"value": 58}}}}})
     centre.publish({"alerts": {"pbx": alert_rule("pbx_down", "above", 0, {"default": subject(pbx="default", value=30)})}})
     down = page.locator('.alert-item[data-alert="pbx"][data-subject="default"]')
     await expect(down).to_have_text(re.compile(r"^default: PBX link down · for \d+:\d\d$"), timeout=WAIT)

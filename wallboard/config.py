@@ -140,6 +140,9 @@ class AlertRule:
     webhook_format: str = "json"
     email: tuple[str, ...] = ()
     max_per_hour: int = 12  # firing messages per rule and hour; clears always go
+    # service_level and abandon_rate: no value before this many calls today (the first calls of
+    # the morning would make a rate swing from 0 % to 100 %).
+    min_calls: int = 10
 
     def fires(self, value: float) -> bool:
         return value > self.threshold if self.op == "above" else value < self.threshold
@@ -149,7 +152,7 @@ class AlertRule:
 
 
 _ALERT_KEYS = frozenset({"name", "metric", "above", "below", "clear", "queues", "webhook",
-                         "webhook_format", "email", "max_per_hour"})  # fmt: skip
+                         "webhook_format", "email", "max_per_hour", "min_calls"})  # fmt: skip
 
 
 def _alert_list(value: Any) -> tuple[AlertRule, ...]:
@@ -194,11 +197,14 @@ def _alert_list(value: Any) -> tuple[AlertRule, ...]:
         per_hour = _coerce(f"{where}.max_per_hour", "int", table.get("max_per_hour", 12))
         if per_hour < 1:
             raise SettingsError(f"{where}: max_per_hour must be at least 1")
+        min_calls = _coerce(f"{where}.min_calls", "int", table.get("min_calls", 10))
+        if min_calls < 0:
+            raise SettingsError(f"{where}: min_calls must be 0 or more")
         if any(rule.name == name for rule in out):
             raise SettingsError(f"{where} is given twice")
         out.append(AlertRule(name, metric, op, threshold, clear,
                              _coerce(f"{where}.queues", "tuple[str, ...]", table.get("queues", ())),
-                             webhook, fmt, email, per_hour))  # fmt: skip
+                             webhook, fmt, email, per_hour, min_calls))  # fmt: skip
     return tuple(out)
 
 

@@ -17,9 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from wallboard.config import PbxSettings, Settings
+from wallboard.config import AlertRule, PbxSettings, Settings
 
 DEMO_USER = "demo"
+# Rules the demo shows on the board when the settings give none (nothing is sent anywhere).
+DEMO_ALERTS = (
+    AlertRule("long-wait", "longest_wait", "above", 90, 30),
+    AlertRule("service-level", "service_level", "below", 80, 85),
+)
 BACKFILL_HOURS = 3
 
 
@@ -80,6 +85,13 @@ def prepare(
                 queue_log=str(queue_log) if n == 0 else None,
             ))  # fmt: skip
         product = settings.replace(db=db, pbx=tuple(tables))
+    from wallboard.simulator.model import default_config
+
+    if not product.alert:
+        product = product.replace(alert=DEMO_ALERTS)
+    if not product.queues:  # the simulated queues' names on the tiles and in the reports
+        product = product.replace(queues={q.name: q.description
+                                          for q in default_config().queues if q.description})  # fmt: skip
     store = open_store(product.db)
     users = UserStore(store)
     password = secrets.token_urlsafe(9)
@@ -113,7 +125,9 @@ async def _run(product: Settings, app: object, servers: list[object], sock: sock
         print(
             "\nwallboard demo: a simulated call center is running on loopback.\n"
             f"  wallboard:   {base}/wallboard   (user {user!r}, password {password!r})\n"
-            f"  TV link:     {base}/wallboard?display={token}\n"
+            f"  TV link:     {base}/wallboard?display={token}&view=tv\n"
+            f"  alerts:      {', '.join(rule.name for rule in product.alert)} (a tile flashes;"
+            " rules of your own: deploy/wallboard.toml)\n"
             f"  REST API:    curl -u {user}:{password} '{base}/stats/rest/index.php?entity=realtime'\n"
             f"{sites}"
             f"  data:        {data_dir}\n"

@@ -50,8 +50,11 @@ def _available(member: Mapping[str, Any]) -> bool:
             and not member.get("in_call"))  # fmt: skip
 
 
-def queue_value(metric: str, queue: Mapping[str, Any], now: float) -> float | None:
-    """A queue metric's value now; None when it has no value yet (no call today)."""
+def queue_value(
+    metric: str, queue: Mapping[str, Any], now: float, min_calls: int = 0
+) -> float | None:
+    """A queue metric's value now; None when it has none yet (a rate before `min_calls` calls
+    today: answered ones for the service level, received ones for the abandon rate)."""
     if metric == "waiting":
         return float(len(queue.get("callers") or {}))
     if metric == "longest_wait":
@@ -62,10 +65,14 @@ def queue_value(metric: str, queue: Mapping[str, Any], now: float) -> float | No
     counters = queue.get("counters") or {}
     if metric == "service_level":
         answered = counters.get("answered", 0)
-        return float(percent(counters.get("sl_within", 0), answered)) if answered else None
+        if not answered or answered < min_calls:
+            return None
+        return float(percent(counters.get("sl_within", 0), answered))
     if metric == "abandon_rate":
         received = counters.get("received", 0)
-        return float(percent(counters.get("abandoned", 0), received)) if received else None
+        if not received or received < min_calls:
+            return None
+        return float(percent(counters.get("abandoned", 0), received))
     raise ValueError(f"not a queue metric: {metric}")
 
 
@@ -145,7 +152,8 @@ class Alerts:
         for name in queues if only is None else only:
             queue = queues.get(name)
             if queue is not None and self._in_rule(rule, name):
-                found[name] = (queue_value(rule.metric, queue, now), name, "", str(queue.get("pbx", "")))
+                value = queue_value(rule.metric, queue, now, rule.min_calls)
+                found[name] = (value, name, "", str(queue.get("pbx", "")))
         return found, only
 
     def _paused_subjects(
