@@ -5,6 +5,7 @@ payload, retries with backoff, the rate limit, `wallboard alerts log`; never blo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -74,17 +75,24 @@ def fire_and_clear(rule: AlertRule, notifier: AlertNotifier, rounds: int = 1) ->
     return s
 
 
-async def test_one_firing_and_one_clearing_message_on_each_channel(tmp_path, receiver, smtp) -> None:
-    rule = AlertRule("queue-busy", "waiting", "above", 0, 0, webhook=receiver.url,
-                     email=("boss@example.com",))  # fmt: skip
+@contextlib.asynccontextmanager
+async def sending(tmp_path: Path, smtp: SmtpServer, rule: AlertRule, **options: object):
+    """A running notifier over a fresh store; on leaving, every message sent or given up."""
     store = open_store(str(tmp_path / "w.db"))
-    notifier = AlertNotifier(settings_for(smtp, rule), store, retry_after=(0.01,))
+    notifier = AlertNotifier(settings_for(smtp, rule), store, **options)
     await notifier.start()
     try:
-        fire_and_clear(rule, notifier)
+        yield store, notifier
         await asyncio.wait_for(notifier.drained(), 20)
     finally:
         await notifier.stop()
+
+
+async def test_one_firing_and_one_clearing_message_on_each_channel(tmp_path, receiver, smtp) -> None:
+    rule = AlertRule("queue-busy", "waiting", "above", 0, 0, webhook=receiver.url,
+                     email=("boss@example.com",))  # fmt: skip
+    async with sending(tmp_path, smtp, rule, retry_after=(0.01,)) as (store, notifier):
+        fire_and_clear(rule, notifier)
     bodies = [body for body, _ in receiver.got]
     assert [b["state"] for b in bodies] == ["firing", "cleared"]
     assert bodies[0] | {"at": 0, "since": 0} == {
@@ -114,14 +122,8 @@ async def test_one_firing_and_one_clearing_message_on_each_channel(tmp_path, rec
 async def test_slack_payload_and_retries_with_backoff(tmp_path, receiver, smtp) -> None:
     receiver.failures = 2
     rule = AlertRule("busy", "waiting", "above", 0, 0, webhook=receiver.url, webhook_format="slack")
-    store = open_store(str(tmp_path / "w.db"))
-    notifier = AlertNotifier(settings_for(smtp, rule), store, retry_after=(0.01, 0.02, 0.03))
-    await notifier.start()
-    try:
+    async with sending(tmp_path, smtp, rule, retry_after=(0.01, 0.02, 0.03)) as (store, notifier):
         fire_and_clear(rule, notifier)
-        await asyncio.wait_for(notifier.drained(), 20)
-    finally:
-        await notifier.stop()
     assert [body for body, _ in receiver.got] == [
         {"text": "[busy] Sales: waiting 1, above 0"},
         {"text": "[busy] cleared: Sales: waiting back to 0 (clears at 0)"},
@@ -133,14 +135,8 @@ async def test_slack_payload_and_retries_with_backoff(tmp_path, receiver, smtp) 
 
 async def test_a_dead_receiver_is_given_up_and_logged(tmp_path, smtp) -> None:
     rule = AlertRule("busy", "waiting", "above", 0, 0, webhook="http://127.0.0.1:9/hook")
-    store = open_store(str(tmp_path / "w.db"))
-    notifier = AlertNotifier(settings_for(smtp, rule), store, retry_after=(0.01, 0.01))
-    await notifier.start()
-    try:
+    async with sending(tmp_path, smtp, rule, retry_after=(0.01, 0.01)) as (store, notifier):
         fire_and_clear(rule, notifier)
-        await asyncio.wait_for(notifier.drained(), 20)
-    finally:
-        await notifier.stop()
     logged = alertlog.recent(store)
     assert [(r.kind, r.status, r.attempts) for r in logged] == [("firing", "failed", 3),
                                                                 ("cleared", "failed", 3)]  # fmt: skip
@@ -150,14 +146,8 @@ async def test_a_dead_receiver_is_given_up_and_logged(tmp_path, smtp) -> None:
 
 async def test_the_rate_limit_holds_back_firings_and_their_clears(tmp_path, receiver, smtp) -> None:
     rule = AlertRule("busy", "waiting", "above", 0, 0, webhook=receiver.url, max_per_hour=2)
-    store = open_store(str(tmp_path / "w.db"))
-    notifier = AlertNotifier(settings_for(smtp, rule), store, retry_after=(0.01,), clock=lambda: T0)
-    await notifier.start()
-    try:
+    async with sending(tmp_path, smtp, rule, retry_after=(0.01,), clock=lambda: T0) as (store, notifier):
         fire_and_clear(rule, notifier, rounds=4)
-        await asyncio.wait_for(notifier.drained(), 20)
-    finally:
-        await notifier.stop()
     assert [body["state"] for body, _ in receiver.got] == ["firing", "cleared"] * 2
     statuses = [(r.kind, r.status) for r in alertlog.recent(store)]
     assert statuses == [("firing", "sent"), ("cleared", "sent")] * 2 + [
@@ -195,16 +185,10 @@ async def test_the_metrics_count_what_fires_and_what_was_sent(tmp_path, receiver
     from wallboard.web.metrics import Metrics
 
     rule = AlertRule("busy", "waiting", "above", 0, 0, webhook=receiver.url, max_per_hour=1)
-    store = open_store(str(tmp_path / "w.db"))
-    notifier = AlertNotifier(settings_for(smtp, rule), store, retry_after=(0.01,), clock=lambda: T0)
-    await notifier.start()
-    try:
+    async with sending(tmp_path, smtp, rule, retry_after=(0.01,), clock=lambda: T0) as (store, notifier):
         script = fire_and_clear(rule, notifier, rounds=2)  # the second round is rate-limited
         script.state.apply(join("sales", "still-waiting"), T0 + 100)  # fires again, now
         notifier.submit(script.state.take_transitions())
-        await asyncio.wait_for(notifier.drained(), 20)
-    finally:
-        await notifier.stop()
     live = SimpleNamespace(state=script.state, listeners={}, sources={}, hub=None)
     text = Metrics(SimpleNamespace(live=live, notifier=notifier, store=None, started=T0)).render()
     families = {f.name: f for f in text_string_to_metric_families(text.decode())}
