@@ -94,19 +94,26 @@ class PbxSettings:
 _PBX_FIELDS = {f.name: f.type for f in fields(PbxSettings)}
 
 
-def _pbx_list(value: Any) -> tuple[PbxSettings, ...]:
-    """`[[pbx]]` tables as PbxSettings (SettingsError on an unknown key or a bad value)."""
+def _tables(value: Any, name: str, built: type, keys: str) -> list[tuple[int, Any]]:
+    """The `[[name]]` tables of a setting, numbered from 1: each a mapping, or already `built`
+    (Settings made in code); SettingsError for anything else."""
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, (list, tuple)):
-        raise SettingsError("pbx: give [[pbx]] tables (name, ami_host, queue_log, ...)")
-    out = []
+        raise SettingsError(f"{name}: give [[{name}]] tables ({keys})")
     for n, table in enumerate(value, start=1):
+        if not isinstance(table, (Mapping, built)):
+            raise SettingsError(f"{name} #{n}: not a table")
+    return list(enumerate(value, start=1))
+
+
+def _pbx_list(value: Any) -> tuple[PbxSettings, ...]:
+    """`[[pbx]]` tables as PbxSettings (SettingsError on an unknown key or a bad value)."""
+    out = []
+    for n, table in _tables(value, "pbx", PbxSettings, "name, ami_host, queue_log, ..."):
         if isinstance(table, PbxSettings):
             out.append(table)
             continue
-        if not isinstance(table, Mapping):
-            raise SettingsError(f"pbx #{n}: not a table")
         unknown = sorted(set(table) - set(_PBX_FIELDS))
         if unknown:
             raise SettingsError(f"pbx #{n}: unknown setting(s) {', '.join(unknown)}")
@@ -157,17 +164,11 @@ _ALERT_KEYS = frozenset({"name", "metric", "above", "below", "clear", "queues", 
 
 def _alert_list(value: Any) -> tuple[AlertRule, ...]:
     """`[[alert]]` tables as AlertRules (SettingsError saying which rule and why)."""
-    if isinstance(value, Mapping):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise SettingsError("alert: give [[alert]] tables (name, metric, above or below, ...)")
     out: list[AlertRule] = []
-    for n, table in enumerate(value, start=1):
+    for n, table in _tables(value, "alert", AlertRule, "name, metric, above or below, ..."):
         if isinstance(table, AlertRule):
             out.append(table)
             continue
-        if not isinstance(table, Mapping):
-            raise SettingsError(f"alert #{n}: not a table")
         where = f"alert {table.get('name', f'#{n}')!r}"
         unknown = sorted(set(table) - _ALERT_KEYS)
         if unknown:

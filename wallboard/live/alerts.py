@@ -23,6 +23,7 @@ from typing import Any
 from wallboard.config import AlertRule
 from wallboard.history.callmodel import percent
 from wallboard.history.naming import pbx_of
+from wallboard.live.realtime import is_available
 
 # The part of a queue each queue metric reads: a change elsewhere cannot move its value.
 READS = {"waiting": "callers", "longest_wait": "callers", "available": "members",
@@ -44,12 +45,6 @@ class Transition:
     since: float  # when it started firing
 
 
-def _available(member: Mapping[str, Any]) -> bool:
-    """As `entity=realtime` counts Available: not paused, not on a call, device available."""
-    return (member.get("status_text") == "available" and not member.get("paused")
-            and not member.get("in_call"))  # fmt: skip
-
-
 def queue_value(
     metric: str, queue: Mapping[str, Any], now: float, min_calls: int = 0
 ) -> float | None:
@@ -61,7 +56,7 @@ def queue_value(
         since = [c.get("since", now) for c in (queue.get("callers") or {}).values()]
         return float(max(0, int(now - min(since)))) if since else 0.0
     if metric == "available":
-        return float(sum(1 for m in (queue.get("members") or {}).values() if _available(m)))
+        return float(sum(1 for m in (queue.get("members") or {}).values() if is_available(m)))
     counters = queue.get("counters") or {}
     if metric == "service_level":
         answered = counters.get("answered", 0)
@@ -114,29 +109,28 @@ class Alerts:
         transitions: list[Transition] = []
         changed: dict[str, frozenset[str]] = {}  # part of a queue -> the touched queues it changed in
         for rule in self._rules:
+            only: frozenset[str] | None = None  # None: every subject of the rule was looked at
             if rule.metric == "pbx_down":
                 if not links:
                     continue
                 found = self._pbx_subjects(pbxs, now)
-            elif touched is None:
-                if rule.metric == "paused":
-                    found = self._paused_subjects(rule, queues, now, None)
-                else:
-                    found = self._queue_subjects(rule, queues, now, None)
-            elif rule.metric == "paused" or not touched:
-                continue
-            else:
-                part = READS[rule.metric]
-                only = changed.get(part)
-                if only is None:
-                    only = changed[part] = frozenset(
-                        name for name, change in touched.items()
-                        if not isinstance(change, dict) or part in change
-                    )
-                if not only:
+            elif rule.metric == "paused":
+                if touched is not None:
                     continue
+                found = self._paused_subjects(rule, queues, now)
+            else:
+                if touched is not None:
+                    part = READS[rule.metric]
+                    only = changed.get(part)
+                    if only is None:
+                        only = changed[part] = frozenset(
+                            name for name, change in touched.items()
+                            if not isinstance(change, dict) or part in change
+                        )
+                    if not only:
+                        continue
                 found = self._queue_subjects(rule, queues, now, only)
-            self._apply(rule, found, now, patch, transitions)
+            self._apply(rule, found, only, now, patch, transitions)
         return patch, transitions
 
     # -- the subjects of a rule and their values --------------------------------------------
@@ -147,19 +141,18 @@ class Alerts:
     def _queue_subjects(
         self, rule: AlertRule, queues: Mapping[str, Mapping[str, Any]], now: float,
         only: frozenset[str] | None,
-    ) -> tuple[dict[str, tuple[float | None, str, str, str]], frozenset[str] | None]:  # fmt: skip
+    ) -> dict[str, tuple[float | None, str, str, str]]:  # fmt: skip
         found: dict[str, tuple[float | None, str, str, str]] = {}
         for name in queues if only is None else only:
             queue = queues.get(name)
             if queue is not None and self._in_rule(rule, name):
                 value = queue_value(rule.metric, queue, now, rule.min_calls)
                 found[name] = (value, name, "", str(queue.get("pbx", "")))
-        return found, only
+        return found
 
     def _paused_subjects(
-        self, rule: AlertRule, queues: Mapping[str, Mapping[str, Any]], now: float,
-        only: frozenset[str] | None,
-    ) -> tuple[dict[str, tuple[float | None, str, str, str]], frozenset[str] | None]:  # fmt: skip
+        self, rule: AlertRule, queues: Mapping[str, Mapping[str, Any]], now: float
+    ) -> dict[str, tuple[float | None, str, str, str]]:  # fmt: skip
         """Per agent (member name), in the rule's queues: minutes since the earliest of its
         current pauses. Agent subjects span queues, so every queue is looked at."""
         found: dict[str, tuple[float | None, str, str, str]] = {}
@@ -174,27 +167,26 @@ class Alerts:
                 held = found.get(agent)
                 if held is None or (held[0] or 0) < minutes:
                     found[agent] = (minutes, name, agent, str(queue.get("pbx", "")))
-        return found, None
+        return found
 
     def _pbx_subjects(
         self, pbxs: Mapping[str, Mapping[str, Any]], now: float
-    ) -> tuple[dict[str, tuple[float | None, str, str, str]], frozenset[str] | None]:
+    ) -> dict[str, tuple[float | None, str, str, str]]:
         found: dict[str, tuple[float | None, str, str, str]] = {}
         for name, link in pbxs.items():
             if not link.get("ami"):
                 continue
             down = 0.0 if link.get("connected") else float(max(0, int(now - (link.get("since") or now))))
             found[name] = (down, "", "", name)
-        return found, None
+        return found
 
     # -- fire, clear, keep ------------------------------------------------------------------
 
     def _apply(
         self, rule: AlertRule,
-        found: tuple[dict[str, tuple[float | None, str, str, str]], frozenset[str] | None],
+        subjects_found: dict[str, tuple[float | None, str, str, str]], only: frozenset[str] | None,
         now: float, patch: dict[str, Any], transitions: list[Transition],
     ) -> None:  # fmt: skip
-        subjects_found, only = found
         held = self._state[rule.name]
         subjects: dict[str, dict[str, Any]] = held["subjects"]
         changes: dict[str, Any] = {}

@@ -34,6 +34,12 @@ ASTERNIC_STATUS = {
 ON_QUEUE_CALL = "busy"
 
 
+def is_available(member: dict[str, Any]) -> bool:
+    """Available: not paused, not on a call, device available (the summary's and alerts')."""
+    return (member.get("status_text") == "available" and not member.get("paused")
+            and not member.get("in_call"))  # fmt: skip
+
+
 def asternic_status(device_status: int, on_queue_call: bool) -> str:
     """A member's `status` as the original's clients style it."""
     if on_queue_call:
@@ -68,7 +74,7 @@ def _summary(queue: dict[str, Any], now: float) -> dict[str, str]:
         logged_off += off
         paused += bool(m.get("paused")) and not off
         busy += not off and (bool(m.get("in_call")) or text in _BUSY)
-        available += text == "available" and not m.get("paused") and not m.get("in_call")
+        available += is_available(m)
         penalty += m.get("penalty", 0) > 0
     longest_now = max((_seconds(now, c.get("since", now)) for c in callers), default=0)
     received = counters.get("received", 0)

@@ -197,9 +197,12 @@ class LiveService:
         nothing."""
         now = self.clock()
         start, end = today_bounds(now, ZoneInfo(self.settings.timezone))
-        calls = await asyncio.to_thread(self.store.calls_between, start, end)
-        misses = await asyncio.to_thread(self.store.misses_between, start, end)
-        pauses = await asyncio.to_thread(self.store.pauses_between, start, end)
+        def today() -> tuple[list[QueueCall], list[RingMiss], list[Interval]]:
+            store = self.store
+            return (store.calls_between(start, end), store.misses_between(start, end),
+                    store.pauses_between(start, end))  # fmt: skip
+
+        calls, misses, pauses = await asyncio.to_thread(today)
         # on the loop: the state is not thread-safe
         self.publish(self.state.seed(calls, now, misses, pauses))
 

@@ -8,14 +8,14 @@ from datetime import date
 from wallboard.errors import bad_request
 
 FIRST_YEAR, LAST_YEAR = 1970, 9998
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the shape of a day, YYYY-MM-DD
 
 
 def parse_date(value: str | None, name: str) -> date | None:
     """The day, None when not given; a 400 `invalid_date` saying what is wrong."""
     if value is None or value == "":
         return None
-    if not _DATE.fullmatch(value):
+    if not DATE.fullmatch(value):
         raise bad_request("invalid_date", f"{name} must be a date YYYY-MM-DD")
     try:
         day = date.fromisoformat(value)

@@ -11,14 +11,13 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from wallboard.errors import bad_request
-from wallboard.web.dates import parse_date
+from wallboard.web.dates import DATE, parse_date
 
 PERIODS = {
     "today": "Today", "yesterday": "Yesterday", "this_week": "This week",
     "last_week": "Last week", "this_month": "This month", "last_month": "Last month",
     "custom": "Custom range",
 }  # fmt: skip
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 MAX_DAYS = 3660
 
@@ -261,7 +260,7 @@ def timeline(events: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
 
 def day_of(label: str) -> str | None:
     """A distribution's Period label as a day (`YYYY-MM-DD`) to drill into, when it is one."""
-    return label if _DATE.fullmatch(label) else None
+    return label if DATE.fullmatch(label) else None
 
 
 # -- a report's table ----------------------------------------------------------------------------
